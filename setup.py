@@ -1,0 +1,51 @@
+"""CareFleet packaging: every top-level folder is mapped under the ``carefleet`` import root.
+
+Folder names such as ``tasks`` and ``robots`` are taken on PyPI, so nothing is installed
+as a bare top-level module (see DESIGN.md, "Where things live").
+"""
+
+from setuptools import setup
+
+FOLDERS = {
+    "carefleet": "carefleet",
+    "carefleet.orchestrator": "orchestrator",
+    "carefleet.robots": "robots",
+    "carefleet.robots.drivers": "robots/drivers",
+    "carefleet.tasks": "tasks",
+    "carefleet.maps": "maps",
+    "carefleet.vision": "vision",
+    "carefleet.devices": "devices",
+    "carefleet.simulation": "simulation",
+}
+
+setup(
+    name="carefleet",
+    version="0.1.0",
+    description="Orchestrates service robots and smart ward devices in elderly-care homes",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=list(FOLDERS),
+    package_dir=FOLDERS,
+    package_data={
+        "carefleet.maps": ["wards/*.yaml", "wards/*.pgm"],
+        "carefleet.simulation": ["scenarios/*.yaml"],
+        "carefleet.vision": ["*.yaml"],
+        "carefleet": ["strings/*.json"],
+    },
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/carefleet"]),
+        ("share/carefleet", ["package.xml"]),
+    ],
+    install_requires=[
+        "transitions==0.9.3",  # pinned: we rely on queued=True semantics and MachineError text
+        "pyyaml>=6",
+        "numpy>=1.26",
+        "matplotlib>=3.8",  # ward map and timeline pictures (PNG, embedded in HTML reports)
+        # OpenCV 5 wheels dropped the HOG people detector and Haar cascades; stay on 4.x.
+        "opencv-python-headless>=4.9,<5",
+    ],
+    extras_require={
+        "dev": ["pytest>=8"],
+    },
+    entry_points={"console_scripts": ["carefleet = carefleet.cli:main"]},
+)
