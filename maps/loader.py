@@ -361,6 +361,9 @@ def _read_place(reader: Reader, parsed: _Parsed, errors: _Errors) -> Place | Non
     stop = parsed.waypoints.get(waypoint or "")
     # A place sits at its waypoint unless placed elsewhere (a bed, a room's centre).
     x, y = _read_coordinates(entry, *((stop.x, stop.y) if stop else (0.0, 0.0)))
+    if place_id in parsed.waypoints and place_id != waypoint:
+        entry.fail("id", f"place id '{place_id}' is also a waypoint id but the place stops at "
+                         f"'{waypoint}': a route to '{place_id}' would be ambiguous")
     if kind == PlaceKind.BED.value and room is None:
         entry.fail(None, f"bed '{place_id}' needs 'room' (the resident room it is in)")
     if not entry.ok:
