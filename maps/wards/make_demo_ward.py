@@ -67,7 +67,7 @@ def floor_layout(n: int) -> tuple[list[str], list[str], list[str], list[tuple], 
         (f"fire_door_{f}_wing", "door", 34.25, 10, "door_4", "Fire door"),
         (f"bathroom_{f}", "bathroom", 50, 13, "wing_end", "Bathroom"),
         (f"linen_store_{f}", "store", 50, 7, "wing_end", "Linen store"),
-        (f"checkpoint_{f}_wing", "corridor", 36, 10, "door_4", "Wing checkpoint"),
+        (f"checkpoint_{f}_wing", "corridor", 43, 10, "door_6", "Wing checkpoint"),
     ]
     if n == 1:
         places += [("kitchen", "kitchen", 5, 4.5, "service", "Kitchen"),
@@ -121,7 +121,7 @@ def _boxes(rooms: list[tuple[float, int]]) -> list[tuple[float, ...]]:
              (48.3, 5, 52, 8.2)]                               # store
     for x, side in rooms:
         y0, y1 = (11.8, 17.2) if side == 0 else (2.8, 8.2)
-        boxes.append((x - 1.7, y0, x + 1.7, y1))
+        boxes.append((x - 1.6, y0, x + 1.6, y1))
     return boxes
 
 

@@ -1,0 +1,92 @@
+"""``carefleet map ...``: check, draw and try routes on a ward file.
+
+``check`` is what a ward author runs after every edit, so it prints every error (one
+line each, file:line first, like a compiler) rather than stopping at the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from carefleet.maps.loader import check_ward, load_ward
+from carefleet.maps.model import PlaceKind, Route, Ward
+from carefleet.maps.routing import REFERENCE_SPEED, Planner
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``map check``, ``map render`` and ``map route`` to the ``carefleet`` command."""
+    parser = subparsers.add_parser("map", help="check, draw and route on ward map files")
+    commands = parser.add_subparsers(dest="map_command", metavar="ACTION", required=True)
+
+    check = commands.add_parser("check", help="validate a ward file and list every error")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(func=check_command)
+
+    render = commands.add_parser("render", help="draw a ward as a PNG, one panel per floor")
+    render.add_argument("file", metavar="FILE")
+    render.add_argument("-o", "--output", default="ward.png", help="PNG to write (ward.png)")
+    render.set_defaults(func=render_command)
+
+    route = commands.add_parser("route", help="print the fastest route between two places")
+    route.add_argument("file", metavar="FILE")
+    route.add_argument("start", metavar="FROM", help="place or waypoint id")
+    route.add_argument("goal", metavar="TO", help="place or waypoint id")
+    route.add_argument("--speed", type=float, default=REFERENCE_SPEED,
+                       help=f"robot top speed in m/s ({REFERENCE_SPEED})")
+    route.add_argument("--closed", action="append", default=[], metavar="NAME",
+                       help="a closed lane, corridor or lift (repeatable)")
+    route.set_defaults(func=route_command)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    ward, errors = check_ward(args.file)
+    for error in errors:
+        print(error, file=sys.stderr)
+    if ward is None:
+        return EXIT_BAD_INPUT
+    print(f"{args.file}: ok: {summary(ward)}")
+    return EXIT_OK
+
+
+def summary(ward: Ward) -> str:
+    """``2 floors, 84 places (32 resident rooms), 40 waypoints, 41 lanes, 1 lifts``."""
+    rooms = len(ward.places_of_kind(PlaceKind.RESIDENT_ROOM))
+    return (f"{len(ward.floors)} floors, {len(ward.places)} places ({rooms} resident rooms), "
+            f"{len(ward.waypoints)} waypoints, {len(ward.lanes)} lanes, {len(ward.lifts)} lifts")
+
+
+def render_command(args: argparse.Namespace) -> int:
+    from carefleet.maps.render import render_ward  # late: matplotlib is slow to import
+
+    ward = load_ward(args.file)
+    print(f"{render_ward(ward, args.output)}: {ward.name}, {len(ward.floors)} floors")
+    return EXIT_OK
+
+
+def route_command(args: argparse.Namespace) -> int:
+    if not args.speed > 0:
+        print(f"carefleet: error: --speed must be greater than 0, got {args.speed}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    planner = Planner(load_ward(args.file))
+    route = planner.route(args.start, args.goal, closed=frozenset(args.closed),
+                          speed=args.speed)
+    print(f"{args.start} -> {args.goal}: " + format_route(route, args.speed))
+    return EXIT_OK
+
+
+def format_route(route: Route, speed: float) -> str:
+    """One line per leg, then the totals, for people checking a ward by hand."""
+    lines = [f"route {route.start} -> {route.end} at {speed:g} m/s"]
+    for leg in route.legs:
+        how = (f"lift {leg.lift}" if leg.lift else f"lane {leg.lane}" + (
+            f", limit {leg.speed_limit:g} m/s" if leg.speed_limit else "") + (
+            ", door" if leg.fixed_time else ""))
+        lines.append(f"  {leg.start} -> {leg.end}: {leg.length:.1f} m, "
+                     f"{leg.duration(speed):.1f} s ({how})")
+    lines.append(f"distance {route.distance:.1f} m, time {route.duration(speed):.1f} s")
+    return "\n".join(lines)
