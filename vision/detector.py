@@ -1,0 +1,147 @@
+"""The fall-recognition core: frames with timestamps in, fall events out.
+
+``Detector.process(camera_id, frame, t)`` does no I/O and never reads the clock: ``t``
+is the frame's own timestamp in seconds, so a recorded clip, a live stream and a test
+all drive it the same way. It keeps one state per camera and many cameras can share one
+detector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from carefleet.errors import InputError, SourceError
+from carefleet.vision.config import CameraConfig, default_config
+from carefleet.vision.events import FallEvent
+from carefleet.vision.fall_machine import FallMachine, FallState
+from carefleet.vision.features import Features, FeatureTracker
+from carefleet.vision.person import Observation, PersonFinder
+
+#: Frames closer than this share of the frame interval to the last processed one are
+#: skipped (a 30 fps stream processed at 15 fps keeps every other frame, with jitter).
+_INTERVAL_SLACK = 0.9
+
+
+class Backend(Protocol):
+    """Finds the person in one processed frame (OpenCV background model or pose)."""
+
+    def observe(self, frame: np.ndarray, t: float) -> Observation | None: ...
+
+
+class _OpenCvBackend:
+    """Adapts ``PersonFinder`` (grey input) to the ``Backend`` protocol."""
+
+    def __init__(self, config: CameraConfig) -> None:
+        self.finder = PersonFinder(config.person)
+
+    def observe(self, frame: np.ndarray, t: float) -> Observation | None:
+        grey = cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+        return self.finder.observe(grey, t)
+
+
+def make_backend(config: CameraConfig) -> Backend:
+    """The backend the config asks for; ``auto`` takes pose when mediapipe is installed."""
+    if config.backend == "opencv":
+        return _OpenCvBackend(config)
+    from carefleet.vision import pose  # imported here: mediapipe is an optional extra
+
+    if pose.available():
+        return pose.PoseBackend()
+    if config.backend == "auto":
+        return _OpenCvBackend(config)
+    raise InputError("backend", "the pose backend needs mediapipe: pip install 'carefleet[pose]'",
+                     field="backend")
+
+
+class CameraState:
+    """Everything the detector remembers about one camera."""
+
+    def __init__(self, camera_id: str, config: CameraConfig) -> None:
+        self.camera_id = camera_id
+        self.config = config
+        self.backend = make_backend(config)
+        self.tracker = FeatureTracker(config.fall)
+        self.machine: FallMachine | None = None
+        self.last_t: float | None = None
+        self.scale = 1.0
+        self.features = Features(t=0.0, present=False)
+        """The features of the last processed frame (for reports and diagnostics)."""
+        self.silhouette: np.ndarray | None = None
+        """The person's mask in the last processed frame (never the frame itself)."""
+
+    @property
+    def state(self) -> FallState:
+        return self.machine.state if self.machine else FallState.UPRIGHT
+
+
+class Detector:
+    """Runs the fall pipeline for any number of cameras."""
+
+    def __init__(self, config: CameraConfig | None = None,
+                 cameras: dict[str, CameraConfig] | None = None) -> None:
+        """``config`` serves every camera not named in ``cameras``."""
+        self.config = config or default_config()
+        self._configs = dict(cameras or {})
+        self._cameras: dict[str, CameraState] = {}
+
+    def camera(self, camera_id: str) -> CameraState:
+        """The state of one camera, created on first use."""
+        if camera_id not in self._cameras:
+            config = self._configs.get(camera_id, self.config)
+            self._cameras[camera_id] = CameraState(camera_id, config)
+        return self._cameras[camera_id]
+
+    def process(self, camera_id: str, frame: np.ndarray, t: float) -> list[FallEvent]:
+        """Feed one BGR frame taken at ``t`` seconds; returns the events it raised.
+
+        Frames faster than the camera's configured rate are skipped. A frame that is
+        not an image, or that goes back in time, is the source's fault: ``SourceError``,
+        and the camera's state is left as it was.
+        """
+        camera = self.camera(camera_id)
+        _check_frame(camera_id, frame)
+        if camera.last_t is not None:
+            if t < camera.last_t:
+                raise SourceError(f"camera {camera_id}: frame time {t:.3f} s is before the "
+                                  f"previous frame's {camera.last_t:.3f} s")
+            if t - camera.last_t < _INTERVAL_SLACK / camera.config.fps:
+                return []
+        camera.last_t = t
+        small = _resize(frame, camera.config.width)
+        if camera.machine is None:
+            camera.scale = frame.shape[1] / small.shape[1]
+            camera.machine = FallMachine(camera_id, camera.config.fall, camera.config.zones,
+                                         (small.shape[1], small.shape[0]))
+        observation = camera.backend.observe(small, t)
+        camera.features = camera.tracker.update(observation, t)
+        camera.silhouette = observation.mask if observation else None
+        events = camera.machine.update(camera.features)
+        return [self._finish(camera, event) for event in events]
+
+    def _finish(self, camera: CameraState, event: FallEvent) -> FallEvent:
+        """Scale the box back to the original frame and attach the privacy-safe snapshot."""
+        box = tuple(int(round(v * camera.scale)) for v in event.box)
+        snapshot = None
+        if camera.config.snapshot == "silhouette" and camera.silhouette is not None:
+            ok, png = cv2.imencode(".png", camera.silhouette)
+            snapshot = png.tobytes() if ok else None
+        return replace(event, box=box, snapshot=snapshot)
+
+
+def _check_frame(camera_id: str, frame: object) -> None:
+    if (not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3
+            or frame.shape[2] != 3 or frame.shape[0] < 16 or frame.shape[1] < 16):
+        what = (f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray)
+                else type(frame).__name__)
+        raise SourceError(f"camera {camera_id}: expected a BGR uint8 image, got {what}")
+
+
+def _resize(frame: np.ndarray, width: int) -> np.ndarray:
+    if frame.shape[1] == width:
+        return frame
+    height = max(1, round(frame.shape[0] * width / frame.shape[1]))
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)

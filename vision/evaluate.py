@@ -1,0 +1,202 @@
+"""Event-level evaluation on labelled real footage (``carefleet vision eval``).
+
+A labels CSV has the columns ``file,label,fall_start_frame`` (more are allowed):
+``label`` is ``fall`` or ``adl``, ``fall_start_frame`` is the 0-based frame where the
+fall begins, or empty when unknown. A clip counts as detected when the detector raised
+``fall_detected`` at least once; on a fall clip with a known start, a detection more than
+``EARLY_TOLERANCE_S`` before that start was about something else and counts as a false
+alarm instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from carefleet.errors import InputError
+from carefleet.vision.config import CameraConfig
+from carefleet.vision.detector import Detector
+from carefleet.vision.events import EventKind, FallEvent
+from carefleet.vision.features import Features
+from carefleet.vision.sources import open_source
+
+LABELS = ("fall", "adl")
+EARLY_TOLERANCE_S = 1.0
+#: Silhouette thumbnails kept per clip for the report: this many frames, evenly spaced.
+THUMBNAILS_PER_CLIP = 48
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledClip:
+    file: str
+    label: str
+    fall_start_frame: int | None
+    line: int
+
+
+@dataclass(slots=True)
+class ClipResult:
+    clip: LabelledClip
+    fps: float
+    duration_s: float
+    events: list[FallEvent]
+    trace: list[Features] = field(default_factory=list)
+    silhouettes: list[tuple[float, np.ndarray]] = field(default_factory=list)
+
+    @property
+    def fall_start_s(self) -> float | None:
+        start = self.clip.fall_start_frame
+        return None if start is None else start / self.fps
+
+    @property
+    def detections(self) -> list[float]:
+        return [e.t for e in self.events if e.kind is EventKind.FALL_DETECTED]
+
+    @property
+    def true_detections(self) -> list[float]:
+        if self.clip.label != "fall":
+            return []
+        start = self.fall_start_s
+        return [t for t in self.detections if start is None or t >= start - EARLY_TOLERANCE_S]
+
+    @property
+    def false_alarms(self) -> int:
+        return len(self.detections) - len(self.true_detections)
+
+    @property
+    def detected(self) -> bool:
+        return bool(self.detections if self.clip.label == "adl" else self.true_detections)
+
+    @property
+    def correct(self) -> bool:
+        return self.detected == (self.clip.label == "fall")
+
+    @property
+    def latency_s(self) -> float | None:
+        start = self.fall_start_s
+        if start is None or not self.true_detections:
+            return None
+        return self.true_detections[0] - start
+
+
+def load_labels(path: str | Path) -> list[LabelledClip]:
+    """Read the labels CSV; any bad row is an ``InputError`` naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(str(path), "labels file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), f"cannot read labels: {exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    missing = {"file", "label", "fall_start_frame"} - set(reader.fieldnames or ())
+    if missing:
+        raise InputError(str(path), f"missing column(s): {', '.join(sorted(missing))} "
+                         "(expected file,label,fall_start_frame)", line=1)
+    clips = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            clips.append(_clip(str(path), row, line))
+    except csv.Error as exc:
+        raise InputError(str(path), f"malformed CSV: {exc}", line=reader.line_num) from None
+    if not clips:
+        raise InputError(str(path), "no clips listed")
+    return clips
+
+
+def _clip(source: str, row: dict[str, str | None], line: int) -> LabelledClip:
+    file = (row.get("file") or "").strip()
+    label = (row.get("label") or "").strip()
+    start = (row.get("fall_start_frame") or "").strip()
+    if not file:
+        raise InputError(source, "empty file name", field="file", line=line)
+    if label not in LABELS:
+        raise InputError(source, f"label '{label}' is not one of: fall, adl", field="label",
+                         line=line)
+    if start and (not start.isdigit()):
+        raise InputError(source, f"expected a frame number or nothing, got '{start}'",
+                         field="fall_start_frame", line=line)
+    if start and label == "adl":
+        raise InputError(source, "an adl clip has no fall start", field="fall_start_frame",
+                         line=line)
+    return LabelledClip(file=file, label=label, fall_start_frame=int(start) if start else None,
+                        line=line)
+
+
+def evaluate_clip(directory: str | Path, clip: LabelledClip, config: CameraConfig,
+                  *, keep_trace: bool = False) -> ClipResult:
+    """Run a fresh detector over one clip (at the config's processing rate)."""
+    source = open_source(str(Path(directory) / clip.file))
+    detector = Detector(config)
+    camera_id = Path(clip.file).stem
+    result = ClipResult(clip=clip, fps=source.fps,
+                        duration_s=source.frame_count / source.fps, events=[])
+    every = max(1, source.frame_count // THUMBNAILS_PER_CLIP) if keep_trace else 0
+    for index, (frame, t) in enumerate(source.frames(max_fps=config.fps)):
+        result.events += detector.process(camera_id, frame, t)
+        if keep_trace:
+            camera = detector.camera(camera_id)
+            result.trace.append(camera.features)
+            if camera.silhouette is not None and index % max(1, every // 2 or 1) == 0:
+                result.silhouettes.append((t, camera.silhouette))
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The figures the acceptance criteria are stated in."""
+
+    falls: int
+    adls: int
+    true_positives: int
+    false_positives: int
+    sensitivity: float
+    specificity: float
+    precision: float
+    latency_s_median: float | None
+    latency_s_max: float | None
+    false_alarms_per_hour: float
+    adl_hours: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def summarise(results: list[ClipResult]) -> Summary:
+    falls = [r for r in results if r.clip.label == "fall"]
+    adls = [r for r in results if r.clip.label == "adl"]
+    tp = sum(r.detected for r in falls)
+    fp = sum(r.detected for r in adls)
+    latencies = [r.latency_s for r in falls if r.latency_s is not None]
+    adl_hours = sum(r.duration_s for r in adls) / 3600
+    alarms = sum(r.false_alarms for r in results)
+    return Summary(
+        falls=len(falls), adls=len(adls), true_positives=tp, false_positives=fp,
+        sensitivity=_ratio(tp, len(falls)), specificity=_ratio(len(adls) - fp, len(adls)),
+        precision=_ratio(tp, tp + fp),
+        latency_s_median=round(statistics.median(latencies), 3) if latencies else None,
+        latency_s_max=round(max(latencies), 3) if latencies else None,
+        false_alarms_per_hour=round(alarms / adl_hours, 2) if adl_hours else 0.0,
+        adl_hours=round(adl_hours, 4))
+
+
+def _ratio(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def evaluate(directory: str | Path, clips: list[LabelledClip], config: CameraConfig, *,
+             keep_trace: bool = False,
+             progress: Callable[[int, int, ClipResult], None] | None = None) -> list[ClipResult]:
+    """Evaluate every clip in order, reporting each as it finishes."""
+    results = []
+    for i, clip in enumerate(clips, 1):
+        results.append(evaluate_clip(directory, clip, config, keep_trace=keep_trace))
+        if progress:
+            progress(i, len(clips), results[-1])
+    return results

@@ -1,0 +1,107 @@
+"""Per-frame geometry of the person, in units of their own upright height.
+
+A fall is a *change*: the head drops by a large part of the body's height, fast, and the
+body ends low or lying. Measuring in "body heights" of the person's recent upright
+posture makes the same thresholds work near and far from the camera and for any
+resolution; measuring speed per second (not per frame) makes them work at any frame rate.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from carefleet.vision.config import FallSettings
+from carefleet.vision.person import Observation
+
+#: Height/width above which a box is an upright body (standing or walking).
+UPRIGHT_SHAPE = 1.3
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the fall state machine sees in one frame."""
+
+    t: float
+    present: bool
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    reference_height: float = 0.0
+    """The person's recent upright box height, in processing pixels."""
+    height_ratio: float = 1.0
+    """Box height over the upright height: ~1 standing, ~0.6 sitting, under 0.5 lying."""
+    aspect: float = 0.0
+    """Box width over height: under 1 upright, above 1 lying across the view."""
+    angle: float = 90.0
+    """Long axis of the silhouette from horizontal, degrees."""
+    drop: float = 0.0
+    """How far the top of the box fell within the descent window, in body heights."""
+    drop_speed: float = 0.0
+    """That drop divided by the time it took, body heights per second."""
+    motion: float = 0.0
+    """Share of the person's pixels that moved since the previous frame."""
+
+
+class FeatureTracker:
+    """Turns a stream of observations from one camera into ``Features``."""
+
+    def __init__(self, settings: FallSettings) -> None:
+        self.settings = settings
+        self._upright: deque[tuple[float, float]] = deque()
+        self._tops: deque[tuple[float, float]] = deque()
+        self._heights: deque[float] = deque(maxlen=3)
+        self._reference = 0.0
+
+    def update(self, observation: Observation | None, t: float) -> Features:
+        if observation is None:
+            return Features(t=t, present=False)
+        x, y, w, h = observation.box
+        self._heights.append(h)
+        steady = sorted(self._heights)[len(self._heights) // 2]
+        reference = self._reference_height(t, steady, h / max(w, 1))
+        drop, speed = self._descent(t, y, reference)
+        return Features(t=t, present=True, box=observation.box, reference_height=reference,
+                        height_ratio=h / reference, aspect=w / max(h, 1),
+                        angle=observation.angle, drop=drop, drop_speed=speed,
+                        motion=observation.motion)
+
+    def _reference_height(self, t: float, steady: float, shape: float) -> float:
+        """Tallest steady (median of 3) upright height in the window; kept while lying.
+
+        Until an upright posture has been seen (a clip that starts with the person
+        sitting), the tallest height seen so far stands in for it.
+        """
+        window = self.settings.reference_window_s
+        if shape >= UPRIGHT_SHAPE:
+            self._upright.append((t, steady))
+        while self._upright and self._upright[0][0] < t - window:
+            self._upright.popleft()
+        if self._upright:
+            self._reference = max(h for _, h in self._upright)
+        else:
+            self._reference = max(self._reference, steady)
+        return max(self._reference, 1.0)
+
+    def _descent(self, t: float, top: float, reference: float) -> tuple[float, float]:
+        """Drop of the box top from its highest point in the window, and its speed."""
+        self._tops.append((t, top))
+        while self._tops[0][0] < t - self.settings.descent_window_s:
+            self._tops.popleft()
+        t_high, high = min(self._tops, key=lambda item: item[1])
+        drop = (top - high) / reference
+        if drop <= 0 or t <= t_high:
+            return 0.0, 0.0
+        return drop, drop / (t - t_high)
+
+
+def is_low(features: Features, settings: FallSettings) -> bool:
+    """Lying or collapsed: well under the upright height, or wider than tall."""
+    return (features.height_ratio <= settings.down_height_ratio
+            or features.aspect >= settings.lying_aspect)
+
+
+def is_up(features: Features, settings: FallSettings) -> bool:
+    """Standing again: back near the upright height and taller than wide."""
+    return (features.height_ratio >= settings.recover_height_ratio
+            and features.aspect < settings.lying_aspect)
+
+
