@@ -120,7 +120,8 @@ def _read_ward(top: Reader, base: Path, errors: _Errors) -> Ward | None:
     for reader in _entries(top, "places", errors):
         _add(parsed, "place", reader, _read_place(reader, parsed, errors), errors)
     _check_rooms(parsed, errors)
-    _check_connected(parsed, errors)
+    if not errors.found:  # a dropped bad entry would make sound places look unreachable
+        _check_connected(parsed, errors)
     if name is None or timezone is None or door_delay is None or extra is None:
         return None
     return Ward(name=name, source=top.source, floors=parsed.floors,
@@ -330,16 +331,18 @@ def _read_lift(reader: Reader, parsed: _Parsed, errors: _Errors) -> Lift | None:
     lift_id = entry.read("str", "id")
     transfer_time = entry.read("number", "transfer_time", minimum=0)
     stops_reader = entry.read("mapping", "stops")
-    stops = {} if stops_reader is None else _read_stops(stops_reader, parsed, errors)
-    if entry.ok and len(stops) < 2:
+    stops = None if stops_reader is None else _read_stops(stops_reader, parsed, errors)
+    if stops is None:
+        entry.fail_quietly()
+    elif entry.ok and len(stops) < 2:
         entry.fail("stops", f"lift '{lift_id}' needs stops on at least two floors")
     if not entry.ok:
         return None
     return Lift(id=lift_id, stops=stops, transfer_time=transfer_time)
 
 
-def _read_stops(stops: Reader, parsed: _Parsed, errors: _Errors) -> dict[str, str]:
-    """``{floor id: landing waypoint}``; each landing must be on the floor it serves."""
+def _read_stops(stops: Reader, parsed: _Parsed, errors: _Errors) -> dict[str, str] | None:
+    """``{floor id: landing waypoint}``, each landing on the floor it serves; None if bad."""
     entry = _Entry(stops, errors)
     result = {}
     for floor in stops.keys():
@@ -347,7 +350,7 @@ def _read_stops(stops: Reader, parsed: _Parsed, errors: _Errors) -> dict[str, st
             _unknown(entry, parsed, str(floor), "floor", str(floor))
             continue
         result[floor] = _read_waypoint_ref(entry, parsed, floor, floor)
-    return result if entry.ok else {}
+    return result if entry.ok else None
 
 
 def _read_place(reader: Reader, parsed: _Parsed, errors: _Errors) -> Place | None:
