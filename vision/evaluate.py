@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from carefleet.errors import InputError
@@ -27,8 +28,8 @@ from carefleet.vision.sources import open_source
 
 LABELS = ("fall", "adl")
 EARLY_TOLERANCE_S = 1.0
-#: Silhouette thumbnails kept per clip for the report: this many frames, evenly spaced.
-THUMBNAILS_PER_CLIP = 48
+#: Width of the silhouette thumbnails kept for the report (masks only, never frames).
+THUMBNAIL_WIDTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,11 @@ class ClipResult:
     duration_s: float
     events: list[FallEvent]
     trace: list[Features] = field(default_factory=list)
-    silhouettes: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    """Per processed frame, when kept: the features..."""
+    states: list[str] = field(default_factory=list)
+    """... the fall machine's state after that frame ..."""
+    silhouettes: list[np.ndarray | None] = field(default_factory=list)
+    """... and a small silhouette of the person (None when nobody was found)."""
 
     @property
     def fall_start_s(self) -> float | None:
@@ -137,15 +142,22 @@ def evaluate_clip(directory: str | Path, clip: LabelledClip, config: CameraConfi
     camera_id = Path(clip.file).stem
     result = ClipResult(clip=clip, fps=source.fps,
                         duration_s=source.frame_count / source.fps, events=[])
-    every = max(1, source.frame_count // THUMBNAILS_PER_CLIP) if keep_trace else 0
-    for index, (frame, t) in enumerate(source.frames(max_fps=config.fps)):
+    for frame, t in source.frames(max_fps=config.fps):
         result.events += detector.process(camera_id, frame, t)
         if keep_trace:
             camera = detector.camera(camera_id)
-            result.trace.append(camera.features)
-            if camera.silhouette is not None and index % max(1, every // 2 or 1) == 0:
-                result.silhouettes.append((t, camera.silhouette))
+            if camera.last_t == t:  # this frame was processed, not skipped
+                result.trace.append(camera.features)
+                result.states.append(camera.state.value)
+                result.silhouettes.append(_thumbnail(camera.silhouette))
     return result
+
+
+def _thumbnail(mask: np.ndarray | None) -> np.ndarray | None:
+    if mask is None:
+        return None
+    height = max(1, round(mask.shape[0] * THUMBNAIL_WIDTH / mask.shape[1]))
+    return cv2.resize(mask, (THUMBNAIL_WIDTH, height), interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True, slots=True)

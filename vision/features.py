@@ -16,6 +16,9 @@ from carefleet.vision.person import Observation
 
 #: Height/width above which a box is an upright body (standing or walking).
 UPRIGHT_SHAPE = 1.3
+#: Span over which the descent speed is measured: short enough to catch a 0.5 s
+#: collapse, long enough (several frames at 15 fps) to average out silhouette jitter.
+SPEED_SPAN_S = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,7 @@ class Features:
     drop: float = 0.0
     """How far the top of the box fell within the descent window, in body heights."""
     drop_speed: float = 0.0
-    """That drop divided by the time it took, body heights per second."""
+    """Fastest downward speed of the box top within the window, body heights per second."""
     motion: float = 0.0
     """Share of the person's pixels that moved since the previous frame."""
 
@@ -48,6 +51,7 @@ class FeatureTracker:
         self.settings = settings
         self._upright: deque[tuple[float, float]] = deque()
         self._tops: deque[tuple[float, float]] = deque()
+        self._rates: deque[tuple[float, float]] = deque()
         self._heights: deque[float] = deque(maxlen=3)
         self._reference = 0.0
 
@@ -82,15 +86,22 @@ class FeatureTracker:
         return max(self._reference, 1.0)
 
     def _descent(self, t: float, top: float, reference: float) -> tuple[float, float]:
-        """Drop of the box top from its highest point in the window, and its speed."""
+        """Drop of the box top from its highest point in the window, and its peak speed.
+
+        The speed is the fastest drop over any ``SPEED_SPAN_S`` in the window: a fall's
+        slow start (losing balance) must not dilute the fast part (the collapse).
+        """
         self._tops.append((t, top))
         while self._tops[0][0] < t - self.settings.descent_window_s:
             self._tops.popleft()
-        t_high, high = min(self._tops, key=lambda item: item[1])
-        drop = (top - high) / reference
-        if drop <= 0 or t <= t_high:
-            return 0.0, 0.0
-        return drop, drop / (t - t_high)
+        earlier = [(te, y) for te, y in self._tops if te <= t - SPEED_SPAN_S]
+        rate = (top - earlier[-1][1]) / (t - earlier[-1][0]) / reference if earlier else 0.0
+        self._rates.append((t, max(rate, 0.0)))
+        while self._rates[0][0] < t - self.settings.descent_window_s:
+            self._rates.popleft()
+        high = min(y for _, y in self._tops)
+        drop = max(0.0, (top - high) / reference)
+        return drop, max(r for _, r in self._rates)
 
 
 def is_low(features: Features, settings: FallSettings) -> bool:
@@ -103,5 +114,3 @@ def is_up(features: Features, settings: FallSettings) -> bool:
     """Standing again: back near the upright height and taller than wide."""
     return (features.height_ratio >= settings.recover_height_ratio
             and features.aspect < settings.lying_aspect)
-
-

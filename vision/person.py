@@ -69,7 +69,8 @@ class PersonFinder:
         self._background: np.ndarray | None = None
         self._previous: np.ndarray | None = None
         self._last_motion: np.ndarray | None = None
-        self._held: np.ndarray | None = None
+        self._anchor: np.ndarray | None = None
+        self._person_mask: np.ndarray | None = None
         self._previous_t = 0.0
         self._seen_t = 0.0
         self.foreground: np.ndarray | None = None
@@ -106,7 +107,7 @@ class PersonFinder:
         self._background = grey.astype(np.float32)
         self._previous, self._previous_t = grey, t
         self._last_motion = np.full(grey.shape, -math.inf, np.float32)
-        self._held = None
+        self._anchor = self._person_mask = None
         self._seen_t = t
 
     def _largest_blobs(self, mask: np.ndarray) -> np.ndarray | None:
@@ -125,23 +126,29 @@ class PersonFinder:
                 t: float) -> np.ndarray | None:
         """Whole-body motion replaces the silhouette; partial motion grows it.
 
-        With no foreground left under the silhouette the last one is kept for
+        The held silhouette is the foreground inside a fixed *anchor* (the last
+        whole-body silhouette, dilated once, plus any part that moved since). It never
+        grows by itself: growing into adjacent foreground every frame would flood into
+        the ghost a person leaves where they stood in the first frame. With no
+        foreground left under the anchor the last silhouette is kept for
         ``lost_after_s`` (a flicker, a lighting change) before the person counts as gone.
         """
         held = None
-        if self._held is not None:
-            held = cv2.bitwise_and(foreground, cv2.dilate(self._held, _BODY))
+        if self._anchor is not None:
+            held = cv2.bitwise_and(foreground, self._anchor)
             if cv2.countNonZero(held) < self.settings.min_area * held.size:
                 held = None
         if live is not None and (held is None or cv2.countNonZero(live)
                                  >= WHOLE_BODY_MOVING * cv2.countNonZero(held)):
-            self._held, self._seen_t = live, t
+            self._anchor, self._person_mask, self._seen_t = cv2.dilate(live, _BODY), live, t
         elif held is not None:
-            self._held = held if live is None else cv2.bitwise_or(held, live)
-            self._seen_t = t
+            if live is not None:
+                self._anchor = cv2.bitwise_or(self._anchor, cv2.dilate(live, _BODY))
+                held = cv2.bitwise_or(held, live)
+            self._person_mask, self._seen_t = held, t
         elif t - self._seen_t > self.settings.lost_after_s:
-            self._held = None
-        return self._held
+            self._anchor = self._person_mask = None
+        return self._person_mask
 
     def _learn(self, grey: np.ndarray, person: np.ndarray | None, t: float) -> None:
         """Relearn the room everywhere except under (and just around) the person."""
