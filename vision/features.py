@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from carefleet.vision.config import FallSettings
-from carefleet.vision.person import Observation
+from carefleet.vision.person import Observation, overlaps
 
 #: Height/width above which a box is an upright body (standing or walking).
 UPRIGHT_SHAPE = 1.3
@@ -54,11 +54,17 @@ class FeatureTracker:
         self._rates: deque[tuple[float, float]] = deque()
         self._heights: deque[float] = deque(maxlen=3)
         self._reference = 0.0
+        self._previous: tuple[int, int, int, int] | None = None
 
     def update(self, observation: Observation | None, t: float) -> Features:
         if observation is None:
             return Features(t=t, present=False)
+        if self._tops and t - self._tops[-1][0] > self.settings.descent_window_s:
+            self._new_track()  # a descent cannot be measured across a gap
         x, y, w, h = observation.box
+        if self._previous is not None and not overlaps(self._previous, observation.box):
+            self._new_track()
+        self._previous = observation.box
         self._heights.append(h)
         steady = sorted(self._heights)[len(self._heights) // 2]
         reference = self._reference_height(t, steady, h / max(w, 1))
@@ -67,6 +73,14 @@ class FeatureTracker:
                         height_ratio=h / reference, aspect=w / max(h, 1),
                         angle=observation.angle, drop=drop, drop_speed=speed,
                         motion=observation.motion)
+
+    def _new_track(self) -> None:
+        """Forget the geometry history: the box jumped to another blob (another person,
+        a moved chair) or the person was out of sight. A jump between two blobs is not a
+        descent, however far down the second one is."""
+        for history in (self._upright, self._tops, self._rates, self._heights):
+            history.clear()
+        self._reference = 0.0
 
     def _reference_height(self, t: float, steady: float, shape: float) -> float:
         """Tallest steady (median of 3) upright height in the window; kept while lying.

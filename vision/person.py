@@ -22,6 +22,7 @@ so a still body is held rather than shrunk to the arm.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -32,6 +33,10 @@ from carefleet.vision.config import PersonSettings
 #: Share of the held silhouette that must be moving for the body to count as moving as a
 #: whole (walking, falling); below it only a part moves and the silhouette is kept.
 WHOLE_BODY_MOVING = 0.5
+
+#: How much a moving blob at the person's last place is preferred over a bigger one
+#: elsewhere (another resident, a carer walking past): stay with the person we follow.
+ANCHOR_PREFERENCE = 3.0
 
 _SMALL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 _BODY = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
@@ -117,10 +122,15 @@ class PersonFinder:
         big = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= min_area]
         if not big:
             return None
-        main = max(big, key=lambda i: stats[i, cv2.CC_STAT_AREA])
+        near = self._anchor_box()
+        main = max(big, key=lambda i: stats[i, cv2.CC_STAT_AREA]
+                   * (ANCHOR_PREFERENCE if near and overlaps(stats[i, :4], near) else 1))
         x, y, w, h = stats[main, :4]
-        keep = [i for i in big if _overlaps(stats[i, :4], (x - w // 2, y - h // 4, 2 * w, 3 * h // 2))]
+        keep = [i for i in big if overlaps(stats[i, :4], (x - w // 2, y - h // 4, 2 * w, 3 * h // 2))]
         return np.isin(labels, keep).view(np.uint8) * 255
+
+    def _anchor_box(self) -> tuple[int, int, int, int] | None:
+        return cv2.boundingRect(self._anchor) if self._anchor is not None else None
 
     def _person(self, foreground: np.ndarray, live: np.ndarray | None,
                 t: float) -> np.ndarray | None:
@@ -161,5 +171,6 @@ class PersonFinder:
         cv2.accumulateWeighted(grey, self._background, rate, mask=room)
 
 
-def _overlaps(a, b) -> bool:
+def overlaps(a: Sequence[int], b: Sequence[int]) -> bool:
+    """Whether two ``(x, y, w, h)`` boxes share any area."""
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
