@@ -27,7 +27,7 @@ setup(
     packages=list(FOLDERS),
     package_dir=FOLDERS,
     package_data={
-        "carefleet.maps": ["wards/*.yaml", "wards/*.pgm"],
+        "carefleet.maps": ["wards/*.yaml", "wards/*.pgm", "wards/grids/*"],
         "carefleet.simulation": ["scenarios/*.yaml"],
         "carefleet.vision": ["*.yaml"],
         "carefleet": ["strings/*.json"],

@@ -64,7 +64,7 @@ LIFECYCLE: list[dict[str, Any]] = [
     {"trigger": "start", "source": _T.ASSIGNED, "dest": _T.ACTIVE},
     {"trigger": "pause", "source": _T.ACTIVE, "dest": _T.ASSIGNED},
     {"trigger": "requeue", "source": [_T.ASSIGNED, _T.ACTIVE], "dest": _T.QUEUED},
-    {"trigger": "complete", "source": _T.ACTIVE, "dest": _T.COMPLETED},
+    {"trigger": "complete", "source": _OPEN, "dest": _T.COMPLETED},
     {"trigger": "fail", "source": _OPEN, "dest": _T.FAILED},
     {"trigger": "cancel", "source": _OPEN, "dest": _T.CANCELLED},
 ]
@@ -196,6 +196,11 @@ class Task:
     def plan(self, now: float) -> list[Order]:
         """The orders still to do from ``pending``, for time and energy estimates."""
         raise NotImplementedError
+
+    @property
+    def open_ended(self) -> bool:
+        """Runs until a time or a person ends it, so a tiring robot should hand it back."""
+        return False
 
     @property
     def done(self) -> bool:

@@ -58,6 +58,10 @@ class Patrol(Task):
             return True
         return self.rounds is not None and self.rounds_done >= self.rounds
 
+    @property
+    def open_ended(self) -> bool:
+        return self.until is not None
+
     def begin(self, now: float) -> None:
         self.go("finish" if self._finished(now) else "go_next")
 

@@ -104,6 +104,8 @@ def _go_to(reader: Reader, ward: Ward, common: dict[str, Any]) -> Task:
 
 def _charge(reader: Reader, ward: Ward, common: dict[str, Any]) -> Task:
     reader.only(*_COMMON, "charger")
+    if common["robot"] is None:
+        raise reader.error(None, "missing required field 'robot' (which robot to charge)")
     charger = reader.str("charger", None)
     if charger is not None:
         _place(reader, ward, "charger", charger, (PlaceKind.CHARGER,))

@@ -1,0 +1,666 @@
+"""The orchestrator core: events in, commands out, no I/O, no wall clock.
+
+``Orchestrator.handle(event, now)`` is the only way in. It updates the robots and
+tasks it keeps, and returns the commands for the runtime to carry out; what must be
+remembered is left in ``journal`` for the runtime to store *before* it acts. The same
+events at the same times always give the same commands, which is what lets the
+simulator run a day in seconds and every test replay exactly.
+
+Policy in one place (each piece is a method below):
+
+- **dispatch**: queued tasks go, most urgent first, to the capable robot that would
+  finish them first (``allocation``); a robot works its queue in priority order.
+- **pre-emption**: an urgent task takes the robot that can reach it first at once; the
+  task it interrupts is paused at the head of that robot's queue and resumed after.
+- **batteries**: below its low threshold a robot finishes its current task if it can
+  still reach a charger (else hands it back), hands back its queue, and charges at
+  the nearest free charger; idle robots top up. No task is given to a robot that
+  cannot finish it and still reach a charger above its reserve.
+- **failures**: a robot fault, a failed navigation or an overdue command hands the
+  task to another robot; after ``retry_limit`` retries the task fails and staff are
+  told why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from carefleet.errors import InputError
+from carefleet.maps.model import PlaceKind, Ward
+from carefleet.maps.routing import Planner
+from carefleet.orchestrator.allocation import Allocator, Offer
+from carefleet.orchestrator.commands import (Command, Dock, Navigate, NotifyStaff, Perform,
+                                             Severity, Stop)
+from carefleet.orchestrator.events import (CommandResult, DeviceEvent, DriverMode, Event,
+                                           FallDetected, Outcome, PassageChanged, RobotStatus,
+                                           StaffAcknowledged, TaskCancelled, TaskSubmitted, Tick)
+from carefleet.orchestrator.journal import Audited, JournalEntry, ScheduleMarked, TaskSaved
+from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, Schedule, next_slot,
+                                              slots_between, trips)
+from carefleet.robots.lifecycle import Robot, RobotState
+from carefleet.robots.model import Capability, RobotSpec
+from carefleet.tasks.errands import Charge
+from carefleet.tasks.fall_response import FallResponse
+from carefleet.tasks.model import Act, DockAt, Go, Priority, Task, TaskState
+from carefleet.tasks.requests import build_task, task_from_record
+
+ORCHESTRATOR = "orchestrator"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    """Tunable rules; the defaults suit a ward of a few robots."""
+
+    retry_limit: int = 2                # hand-overs before a task fails and staff are told
+    navigate_slack: float = 2.0         # a drive is overdue after slack x estimate + margin
+    navigate_margin: float = 120.0      # seconds
+    topup_below: float = 0.6            # idle robots with nothing to do charge below this
+
+
+class Orchestrator:
+    """One ward's robots and tasks. Not thread-safe: one runtime drives it."""
+
+    def __init__(self, ward: Ward, robots: Iterable[RobotSpec], *, start: float,
+                 schedules: Iterable[Schedule] = (), policy: Policy = Policy(),
+                 planner: Planner | None = None) -> None:
+        self.ward = ward
+        self.zone = ZoneInfo(ward.timezone)
+        self.planner = planner or Planner(ward)
+        self.allocator = Allocator(self.planner)
+        self.policy = policy
+        self.robots: dict[str, Robot] = {}
+        for spec in robots:
+            if spec.id in self.robots:
+                raise InputError("fleet", f"robot id '{spec.id}' is used twice", field="robots")
+            self.robots[spec.id] = Robot(spec, self.planner.waypoint_of(spec.start))
+        self.tasks: dict[str, Task] = {}
+        self.closed: frozenset[str] = frozenset()
+        self.schedules = {s.name: s for s in schedules}
+        self.marks = {name: start for name in self.schedules}
+        self.now = start
+        self.journal: list[JournalEntry] = []
+        self._out: list[Command] = []
+        self._dirty: set[str] = set()
+        self._next_command = 0
+        self._next_task = 0
+
+    # == the one way in ====================================================
+    def handle(self, event: Event, now: float) -> list[Command]:
+        """Apply ``event`` at time ``now`` and return the commands to carry out.
+
+        Raises ``InputError`` for a caller's mistake (unknown task, malformed request),
+        before anything changes.
+        """
+        if now < self.now:
+            raise InputError("clock", f"time went backwards: {now} after {self.now}")
+        self.now = now
+        self._out = []
+        self._HANDLERS[type(event)](self, event)
+        self._time_out_commands()
+        self._fire_schedules()
+        self._manage_batteries()
+        self._dispatch()
+        self._save_dirty()
+        return self._out
+
+    def take_journal(self) -> list[JournalEntry]:
+        """Entries to store since the last call (the runtime stores them, then acts)."""
+        entries, self.journal = self.journal, []
+        return entries
+
+    def next_wakeup(self) -> float | None:
+        """The next time a ``Tick`` is needed (a deadline or a schedule slot), if any."""
+        times = [r.deadline for r in self.robots.values() if r.deadline is not None]
+        times += [next_slot(s, self.marks[name], self.zone) for name, s in self.schedules.items()]
+        return min(times) if times else None
+
+    # == restart ===========================================================
+    def restore(self, records: Iterable[dict[str, Any]], marks: dict[str, float]) -> int:
+        """Take back every unfinished task from the store after a restart.
+
+        Robots are unknown until they report, so every task goes back to ``queued``
+        with its progress (rooms already served stay served). Returns the count.
+        """
+        count = 0
+        for record in records:
+            task = task_from_record(record)
+            task.history.append((self.now, TaskState.QUEUED.value, "resumed after restart"))
+            task.reason = "resumed after restart"
+            self.tasks[task.id] = task
+            self._dirty.add(task.id)
+            count += 1
+        self._next_task = max([self._next_task] + [_serial(t) for t in self.tasks])
+        self.marks.update({k: v for k, v in marks.items() if k in self.schedules})
+        self._audit(ORCHESTRATOR, "restarted", detail={"tasks_resumed": count})
+        self._save_dirty()
+        return count
+
+    # == event handlers ====================================================
+    def _on_submitted(self, event: TaskSubmitted) -> None:
+        if event.task_id is not None and event.task_id in self.tasks:
+            self._audit(event.requested_by, "duplicate_submission", task_id=event.task_id)
+            return
+        self.submit(event.request, event.requested_by, task_id=event.task_id)
+
+    def submit(self, request: dict[str, Any], requested_by: str, *,
+               task_id: str | None = None, source: str = "task request") -> Task:
+        """Validate and accept a task (also used by schedules and device rules)."""
+        if task_id is None:
+            self._next_task += 1
+            task_id = f"t{self._next_task:05d}"
+        task = build_task(request, task_id=task_id, now=self.now, requested_by=requested_by,
+                          ward=self.ward, source=source)
+        pinned = task.pinned_robot
+        if pinned is not None and pinned not in self.robots:
+            raise InputError(source, f"unknown robot '{pinned}'", field="robot")
+        task.history.append((self.now, TaskState.QUEUED.value, "accepted"))
+        self.tasks[task.id] = task
+        self._dirty.add(task.id)
+        self._audit(requested_by, "task_submitted", task_id=task.id,
+                    detail={"kind": task.kind, "priority": task.priority.name.lower(),
+                            "summary": task.summary()})
+        if isinstance(task, FallResponse):
+            self._notify(Severity.URGENT, "fall_detected",
+                         f"Possible fall in {self._label(task.room)} ({task.source or requested_by})",
+                         task=task, place=task.room)
+        return task
+
+    def _on_cancelled(self, event: TaskCancelled) -> None:
+        task = self._task(event.task_id, "task_id")
+        if not task.is_open:
+            raise InputError("task request", f"task {task.id} is already {task.state.value}",
+                             field="task_id")
+        self._release(task, "cancel", f"{event.reason} (by {event.requested_by})")
+        self._audit(event.requested_by, "task_cancelled", task_id=task.id,
+                    detail={"reason": event.reason})
+
+    def _on_status(self, event: RobotStatus) -> None:
+        robot = self._robot(event.robot_id)
+        if event.position != robot.position:
+            robot.position = self.planner.waypoint_of(event.position)
+            self.allocator.forget(robot.id)
+        robot.battery = event.battery
+        mode = event.mode
+        if mode is DriverMode.ERROR or event.battery <= 0.0:
+            if robot.state is not RobotState.FAULT:
+                self._fault(robot, event.error or "battery empty")
+            return
+        if mode is DriverMode.EMERGENCY_STOP:
+            if robot.state is not RobotState.EMERGENCY_STOP:
+                self._hand_back_all(robot, "emergency stop pressed", count_attempt=False)
+                robot.trigger("estop")
+                self._notify(Severity.WARNING, "robot_estop",
+                             f"{robot.id}: emergency stop pressed", robot=robot)
+            return
+        if robot.state is RobotState.OFFLINE:
+            robot.trigger("connect")
+            self._audit(f"robot:{robot.id}", "connected", robot_id=robot.id)
+        elif robot.state is RobotState.FAULT and mode is DriverMode.READY:
+            robot.trigger("recover")
+            robot.error = None
+            self._notify(Severity.INFO, "robot_recovered", f"{robot.id} is working again",
+                         robot=robot)
+        elif robot.state is RobotState.EMERGENCY_STOP:
+            robot.trigger("release")
+        self.allocator.forget(robot.id)
+        self._check_charged(robot)
+
+    def _on_result(self, event: CommandResult) -> None:
+        robot = self._robot(event.robot_id)
+        if event.command_id != robot.command:
+            self._audit(f"robot:{robot.id}", "stale_result", robot_id=robot.id,
+                        detail={"command_id": event.command_id, "outcome": event.outcome.value})
+            return
+        robot.command, robot.deadline = None, None
+        if event.position is not None:
+            robot.position = self.planner.waypoint_of(event.position)
+        self.allocator.forget(robot.id)
+        task = self.tasks[robot.task] if robot.task else None
+        state = robot.state
+        self._audit(f"robot:{robot.id}", f"{state.value}_{event.outcome.value}", robot_id=robot.id,
+                    task_id=task.id if task else None, detail={"detail": event.detail} if event.detail else {})
+        if state is RobotState.NAVIGATING:
+            if event.outcome is Outcome.SUCCEEDED:
+                robot.trigger("arrive")
+                if task is not None:
+                    task.arrived(self.now)
+                    self._progress(robot, task)
+            else:
+                robot.trigger("halt")
+                if task is not None:
+                    self._hand_back(robot, task, f"navigation failed: {event.detail or 'no reason given'}")
+        elif state is RobotState.PERFORMING:
+            robot.trigger("finish")
+            if task is not None:
+                task.action_done(event.outcome is Outcome.SUCCEEDED, self.now)
+                self._progress(robot, task)
+        elif state is RobotState.CHARGING and event.outcome is not Outcome.SUCCEEDED:
+            robot.trigger("undock")
+            if task is not None:
+                self._hand_back(robot, task, f"docking failed: {event.detail or 'no reason given'}")
+
+    def _on_acknowledged(self, event: StaffAcknowledged) -> None:
+        task = self._task(event.task_id, "task_id")
+        if not isinstance(task, FallResponse) or not task.is_open:
+            raise InputError("task request", f"task {task.id} is not an open fall response",
+                             field="task_id")
+        task.acknowledge(event.by, self.now)
+        self._audit(f"staff:{event.by}", "fall_acknowledged", task_id=task.id)
+        if task.robot is not None and self.robots[task.robot].task == task.id:
+            robot = self.robots[task.robot]
+            self._stop(robot)
+            self._progress(robot, task)
+        else:
+            self._release(task, "complete", f"staff ({event.by}) took over before a robot arrived")
+
+    def _on_fall(self, event: FallDetected) -> None:
+        for task in self.tasks.values():
+            if isinstance(task, FallResponse) and task.is_open and task.room == event.room:
+                self._audit(event.source, "fall_repeated", task_id=task.id)
+                return
+        self.submit({"kind": "fall_response", "room": event.room, "source": event.source},
+                    event.source, source=f"fall report from {event.source}")
+
+    def _on_device(self, event: DeviceEvent) -> None:
+        if event.kind == "fall":
+            self._on_fall(FallDetected(room=event.room, source=event.device_id))
+        elif event.kind == "call_button":
+            self._notify(Severity.WARNING, "call_button",
+                         f"Call button pressed in {self._label(event.room)}", place=event.room)
+            self.submit({"kind": "go_to", "place": event.room, "priority": "high"},
+                        f"device:{event.device_id}", source=f"device {event.device_id}")
+        else:
+            self._notify(Severity.INFO, f"device_{event.kind}",
+                         f"{event.kind.replace('_', ' ')} in {self._label(event.room)}",
+                         place=event.room)
+
+    def _on_passage(self, event: PassageChanged) -> None:
+        if event.what not in self.planner.closable:
+            raise InputError("passage", f"'{event.what}' is no lane, corridor or lift of "
+                             f"ward '{self.ward.name}'", field="what")
+        closed = set(self.closed)
+        (closed.add if event.closed else closed.discard)(event.what)
+        self.closed = frozenset(closed)
+        self.allocator.set_closed(self.closed)
+        self._audit(event.by, "passage_closed" if event.closed else "passage_opened",
+                    detail={"what": event.what})
+
+    def _on_tick(self, event: Tick) -> None:
+        """Nothing to do beyond what every event does (deadlines, schedules, dispatch)."""
+
+    _HANDLERS: dict[type, Callable[["Orchestrator", Any], None]] = {
+        TaskSubmitted: _on_submitted, TaskCancelled: _on_cancelled, RobotStatus: _on_status,
+        CommandResult: _on_result, StaffAcknowledged: _on_acknowledged, FallDetected: _on_fall,
+        DeviceEvent: _on_device, PassageChanged: _on_passage, Tick: _on_tick}
+
+    # == after every event =================================================
+    def _time_out_commands(self) -> None:
+        for robot in self.robots.values():
+            if robot.deadline is None or self.now < robot.deadline:
+                continue
+            task = self.tasks[robot.task] if robot.task else None
+            if robot.state is RobotState.PERFORMING:
+                self._stop(robot)            # e.g. nobody took the tray: move on
+                if task is not None:
+                    task.action_done(False, self.now)
+                    self._progress(robot, task)
+            else:
+                self._stop(robot)
+                self._fault(robot, f"no progress: overdue at {self._label(robot.position)}")
+
+    def _fire_schedules(self) -> None:
+        for name, schedule in self.schedules.items():
+            slots = slots_between(schedule, self.marks[name], self.now, self.zone)
+            if not slots:
+                continue
+            for slot in slots:
+                self._run_schedule(schedule, slot)
+            self.marks[name] = slots[-1]
+            self.journal.append(ScheduleMarked(name=name, until=slots[-1]))
+
+    def _run_schedule(self, schedule: Schedule, slot: float) -> None:
+        who = f"schedule:{schedule.name}"
+        if isinstance(schedule, MealService):
+            rooms = list(schedule.rooms or [p.id for p in
+                                            self.ward.places_of_kind(PlaceKind.RESIDENT_ROOM)])
+            for trip in trips(rooms, self._tray_count()):
+                self.submit({"kind": "meal_delivery", "rooms": trip, "meal": schedule.name,
+                             "due": slot, "pickup_timeout": schedule.pickup_timeout}, who,
+                            source=f"meal service '{schedule.name}'")
+        elif isinstance(schedule, PatrolSchedule):
+            request: dict[str, Any] = {"kind": "patrol", "checkpoints": list(schedule.checkpoints),
+                                       "due": slot}
+            if schedule.rounds is not None:
+                request["rounds"] = schedule.rounds
+            else:
+                request["until"] = schedule.window_end(slot, self.zone)
+            self.submit(request, who, source=f"patrol schedule '{schedule.name}'")
+
+    def _tray_count(self) -> int:
+        """Trips are cut to the smallest tray count so any meal robot can take any trip."""
+        counts = [r.profile.trays for r in self.robots.values()
+                  if Capability.MEAL_DELIVERY in r.profile.capabilities and r.profile.trays > 0]
+        return min(counts) if counts else 1
+
+    def _manage_batteries(self) -> None:
+        for robot in self.robots.values():
+            if not robot.available or self._charging_planned(robot):
+                continue
+            battery = robot.profile.battery
+            if robot.battery < battery.low_threshold:
+                self._send_to_charge(robot)
+            elif (robot.battery < self.policy.topup_below and robot.task is None
+                  and not robot.queue and robot.state is RobotState.IDLE):
+                self._queue_charge(robot, Priority.LOW, "topping up while idle")
+
+    def _send_to_charge(self, robot: Robot) -> None:
+        """Low battery: keep the current task only if it can be finished safely."""
+        for task_id in list(robot.queue):
+            self._hand_back(robot, self.tasks[task_id], "robot battery low", count_attempt=False)
+        if robot.task is not None:
+            task = self.tasks[robot.task]
+            estimate = self.allocator.estimate(task.plan(self.now), robot.position, robot)
+            home = self.allocator.to_charger(estimate.end, robot)
+            reserve = robot.profile.battery.reserve * robot.profile.battery.capacity_wh
+            if task.open_ended or robot.battery_wh - estimate.energy - home.energy < reserve:
+                self._stop(robot)
+                self._hand_back(robot, task, "robot battery low", count_attempt=False)
+        self._queue_charge(robot, Priority.HIGH, "battery low")
+        self._notify(Severity.INFO, "robot_low_battery",
+                     f"{robot.id} battery at {robot.battery:.0%}: going to charge", robot=robot)
+
+    def _queue_charge(self, robot: Robot, priority: Priority, why: str) -> None:
+        task = self.submit({"kind": "charge", "robot": robot.id,
+                            "priority": priority.name.lower()}, ORCHESTRATOR, source=why)
+        self._assign(robot, task)
+
+    def _charging_planned(self, robot: Robot) -> bool:
+        ids = ([robot.task] if robot.task else []) + robot.queue
+        return any(isinstance(self.tasks[i], Charge) for i in ids)
+
+    def _dispatch(self) -> None:
+        queued = sorted((t for t in self.tasks.values() if t.state is TaskState.QUEUED),
+                        key=Task.sort_key)
+        for task in queued:
+            self._allocate(task)
+        for robot in self.robots.values():
+            if robot.state is RobotState.IDLE and robot.task is None and robot.queue:
+                self._start_next(robot)
+
+    def _allocate(self, task: Task) -> None:
+        if isinstance(task, Charge):
+            robot = self.robots[task.pinned_robot]  # type: ignore[index]
+            if robot.available:
+                self._assign(robot, task)
+            return
+        candidates = [r for r in self.robots.values()
+                      if r.available and r.profile.can(task.needs)
+                      and (task.pinned_robot is None or r.id == task.pinned_robot)]
+        if not candidates:
+            if not any(r.profile.can(task.needs) for r in self.robots.values()):
+                self._give_up(task, f"no robot in the fleet can do {task.kind}")
+            return
+        fresh = [r for r in candidates if r.id not in task.failed_on] or candidates
+        urgent = task.priority is Priority.URGENT
+        offers = [o for r in fresh
+                  if (o := self.allocator.offer(r, task, self.tasks, self.now,
+                                                preempt=urgent and self._preemptible(r, task)))]
+        if not offers:
+            if not any(self.allocator.feasible_on_full_battery(r, task, self.now) for r in fresh):
+                self._give_up(task, "no robot can finish it on one charge")
+            return
+        best = min(offers, key=_offer_key)
+        robot = best.robot
+        if urgent and self._preemptible(robot, task):
+            self._preempt(robot, task)
+        self._assign(robot, task)
+
+    def _preemptible(self, robot: Robot, task: Task) -> bool:
+        current = self.tasks[robot.task] if robot.task else None
+        return current is not None and current.priority > task.priority
+
+    # == robots doing tasks ================================================
+    def _assign(self, robot: Robot, task: Task) -> None:
+        task.move("assign", self.now, f"assigned to {robot.id}")
+        task.robot = robot.id
+        robot.queue.append(task.id)
+        robot.queue.sort(key=lambda i: self.tasks[i].sort_key())
+        self._dirty.add(task.id)
+        self.allocator.forget(robot.id)
+        self._audit(ORCHESTRATOR, "task_assigned", task_id=task.id, robot_id=robot.id)
+
+    def _preempt(self, robot: Robot, urgent: Task) -> None:
+        current = self.tasks[robot.task]  # type: ignore[index]
+        self._stop(robot)
+        current.interrupt(same_robot=True)
+        current.move("pause", self.now, f"paused for {urgent.kind} {urgent.id}")
+        robot.task = None
+        robot.queue.insert(0, current.id)   # resumed first once the urgent task is done
+        self._dirty.add(current.id)
+        self._audit(ORCHESTRATOR, "task_preempted", task_id=current.id, robot_id=robot.id,
+                    detail={"by": urgent.id})
+        urgent.move("assign", self.now, f"assigned to {robot.id}")
+        urgent.robot = robot.id
+        self._start(robot, urgent)
+
+    def _start_next(self, robot: Robot) -> None:
+        task = self.tasks[robot.queue.pop(0)]
+        self._start(robot, task)
+
+    def _start(self, robot: Robot, task: Task) -> None:
+        if isinstance(task, Charge) and task.charger is None:
+            task.charger = self._free_charger(robot)
+            if task.charger is None:
+                robot.queue.insert(0, task.id)   # wait until a charger frees up
+                return
+            robot.charger = task.charger
+        robot.task = task.id
+        task.move("start", self.now, f"started by {robot.id}")
+        if task.step is task.Step.PENDING:
+            task.begin(self.now)
+        self._dirty.add(task.id)
+        self._progress(robot, task)
+
+    def _progress(self, robot: Robot, task: Task) -> None:
+        """Give the robot the task's next order, or finish the task."""
+        self._dirty.add(task.id)
+        self.allocator.forget(robot.id)
+        while True:
+            if task.step is task.Step.PENDING:
+                task.begin(self.now)
+            order = task.order()
+            if order is None:
+                self._finish(robot, task)
+                return
+            if isinstance(order, Go) and self.planner.waypoint_of(order.place) == robot.position:
+                task.arrived(self.now)            # already there: no drive needed
+                continue
+            self._order(robot, order)
+            return
+
+    def _order(self, robot: Robot, order: Go | Act | DockAt) -> None:
+        command_id = self._command_id()
+        robot.command, robot.deadline = command_id, None
+        if isinstance(order, Go):
+            if robot.state is RobotState.CHARGING:
+                robot.trigger("undock")
+            robot.trigger("navigate")
+            estimate = self.planner.travel_time(robot.position, order.place, robot.profile.speed,
+                                                closed=self.closed)
+            if math.isfinite(estimate):
+                robot.deadline = (self.now + estimate * self.policy.navigate_slack
+                                  + self.policy.navigate_margin)
+            self._out.append(Navigate(robot_id=robot.id, command_id=command_id, place=order.place,
+                                      waypoint=self.planner.waypoint_of(order.place)))
+        elif isinstance(order, Act):
+            robot.trigger("perform")
+            if order.timeout is not None:
+                robot.deadline = self.now + order.timeout
+            self._out.append(Perform(robot_id=robot.id, command_id=command_id,
+                                     action=order.action, place=order.place, params=order.params))
+        else:
+            robot.trigger("dock")
+            self._out.append(Dock(robot_id=robot.id, command_id=command_id, place=order.place))
+        self._audit(ORCHESTRATOR, type(self._out[-1]).__name__.lower(), robot_id=robot.id,
+                    task_id=robot.task, detail={"command_id": command_id, "place": order.place})
+
+    def _finish(self, robot: Robot, task: Task) -> None:
+        self._leave(robot, task)
+        task.move("complete", self.now, _completion_reason(task))
+        self._audit(f"robot:{robot.id}", "task_completed", task_id=task.id, robot_id=robot.id,
+                    detail={"reason": task.reason})
+        if robot.state is RobotState.CHARGING:
+            robot.trigger("undock")
+        if robot.state is RobotState.IDLE and robot.queue:
+            self._start_next(robot)
+
+    def _check_charged(self, robot: Robot) -> None:
+        task = self.tasks[robot.task] if robot.task else None
+        if (isinstance(task, Charge) and robot.state is RobotState.CHARGING
+                and robot.battery >= robot.profile.battery.charged):
+            task.go("charged")
+            robot.command = None
+            self._progress(robot, task)
+
+    def _stop(self, robot: Robot) -> None:
+        """Stop the command in flight (its late result will be ignored as stale)."""
+        if robot.command is not None and robot.state in (RobotState.NAVIGATING,
+                                                         RobotState.PERFORMING):
+            self._out.append(Stop(robot_id=robot.id, command_id=robot.command))
+            robot.trigger("halt")
+        robot.command, robot.deadline = None, None
+
+    # == giving work back ==================================================
+    def _fault(self, robot: Robot, why: str) -> None:
+        robot.error = why
+        self._hand_back_all(robot, f"robot {robot.id} fault: {why}", count_attempt=True)
+        if robot.state is not RobotState.FAULT:
+            robot.trigger("fail")
+        robot.charger = None
+        self._notify(Severity.WARNING, "robot_fault", f"{robot.id} fault: {why}", robot=robot)
+
+    def _hand_back_all(self, robot: Robot, why: str, *, count_attempt: bool) -> None:
+        self._stop(robot)
+        if robot.task is not None:
+            self._hand_back(robot, self.tasks[robot.task], why, count_attempt=count_attempt)
+        for task_id in list(robot.queue):
+            self._hand_back(robot, self.tasks[task_id], why, count_attempt=False)
+
+    def _hand_back(self, robot: Robot, task: Task, why: str, *, count_attempt: bool = True) -> None:
+        """Take ``task`` off ``robot``; re-queue it for another robot or give up."""
+        self._leave(robot, task)
+        task.interrupt(same_robot=False)
+        task.robot = None
+        self._dirty.add(task.id)
+        if isinstance(task, Charge) or task.pinned_robot == robot.id:
+            self._close(task, "cancel", why)
+            return
+        if count_attempt:
+            task.attempts += 1
+            task.failed_on.append(robot.id)
+        if task.attempts > self.policy.retry_limit:
+            self._give_up(task, f"{why}; gave up after {task.attempts} attempts")
+        else:
+            task.move("requeue", self.now, why)
+            self._audit(ORCHESTRATOR, "task_requeued", task_id=task.id, robot_id=robot.id,
+                        detail={"reason": why})
+
+    def _give_up(self, task: Task, why: str) -> None:
+        self._close(task, "fail", why)
+        severity = Severity.URGENT if task.priority is Priority.URGENT else Severity.WARNING
+        self._notify(severity, "task_failed", f"{task.summary()} failed: {why}", task=task)
+
+    def _release(self, task: Task, trigger: str, why: str) -> None:
+        """End ``task`` wherever it is (cancel, or completed by staff), freeing its robot."""
+        robot = self.robots.get(task.robot) if task.robot else None
+        if robot is not None:
+            if robot.task == task.id:
+                self._stop(robot)
+                if robot.state is RobotState.CHARGING:
+                    robot.trigger("undock")
+            self._leave(robot, task)
+        self._close(task, trigger, why)
+
+    def _leave(self, robot: Robot, task: Task) -> None:
+        """Take ``task`` off ``robot`` (current or queued); a charge frees its charger."""
+        if robot.task == task.id:
+            robot.task = None
+        elif task.id in robot.queue:
+            robot.queue.remove(task.id)
+        if isinstance(task, Charge) and robot.charger == task.charger:
+            robot.charger = None
+        self.allocator.forget(robot.id)
+
+    def _close(self, task: Task, trigger: str, why: str) -> None:
+        task.move(trigger, self.now, why)
+        self._dirty.add(task.id)
+        self._audit(ORCHESTRATOR, f"task_{task.state.value}", task_id=task.id,
+                    detail={"reason": why})
+
+    # == helpers ===========================================================
+    def _free_charger(self, robot: Robot) -> str | None:
+        held = {r.charger for r in self.robots.values() if r.charger}
+        free = [c for c in self.allocator.chargers if c not in held]
+        if not free:
+            return None
+        times = self.planner.times_from(robot.position, robot.profile.speed, closed=self.closed)
+        return min(free, key=lambda c: (times.get(c, math.inf), c))
+
+    def _command_id(self) -> str:
+        self._next_command += 1
+        return f"c{self._next_command:06d}"
+
+    def _robot(self, robot_id: str) -> Robot:
+        try:
+            return self.robots[robot_id]
+        except KeyError:
+            raise InputError("robot report", f"unknown robot '{robot_id}'", field="robot_id") from None
+
+    def _task(self, task_id: str, field: str) -> Task:
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise InputError("task request", f"unknown task '{task_id}'", field=field) from None
+
+    def _label(self, place: str) -> str:
+        found = self.ward.places.get(place)
+        return found.label if found else place
+
+    def _notify(self, severity: Severity, key: str, text: str, *, task: Task | None = None,
+                robot: Robot | None = None, place: str | None = None) -> None:
+        self._out.append(NotifyStaff(severity=severity, key=key, text=text,
+                                     task_id=task.id if task else None,
+                                     robot_id=robot.id if robot else None, place=place))
+        self._audit(ORCHESTRATOR, "staff_notified", task_id=task.id if task else None,
+                    robot_id=robot.id if robot else None, detail={"key": key, "text": text})
+
+    def _audit(self, actor: str, action: str, *, task_id: str | None = None,
+               robot_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
+        self.journal.append(Audited(at=self.now, actor=actor, action=action, task_id=task_id,
+                                    robot_id=robot_id, detail=detail or {}))
+
+    def _save_dirty(self) -> None:
+        for task_id in sorted(self._dirty):
+            self.journal.append(TaskSaved(record=self.tasks[task_id].to_record()))
+        self._dirty.clear()
+
+
+def _offer_key(offer: Offer) -> tuple[float, float, str]:
+    return (offer.finish, -offer.energy_left, offer.robot.id)
+
+
+def _serial(task_id: str) -> int:
+    digits = task_id[1:] if task_id.startswith("t") else ""
+    return int(digits) if digits.isdigit() else 0
+
+
+def _completion_reason(task: Task) -> str:
+    missed = getattr(task, "missed", None)
+    if missed:
+        return f"done; tray not taken in {', '.join(missed)}"
+    if isinstance(task, FallResponse) and task.acknowledged_by:
+        return f"staff ({task.acknowledged_by}) took over"
+    return "done"

@@ -1,0 +1,91 @@
+"""Recurring work in ward-local time: meal services and night patrols.
+
+A schedule names clock times ("12:00") in the ward's time zone; ``slots_between``
+turns them into epoch seconds between two instants, so the core (which only knows
+epoch seconds handed to it) can fire every slot exactly once, across midnight and
+daylight-saving changes, and a restarted orchestrator does not fire a slot twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def parse_clock(text: str) -> time:
+    """``"07:30"`` -> ``time(7, 30)``; raises ValueError with a readable message."""
+    try:
+        hours, minutes = str(text).split(":")
+        return time(int(hours), int(minutes))
+    except (ValueError, TypeError):
+        raise ValueError(f"'{text}' is not a clock time like 07:30") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MealService:
+    """Meals for ``rooms`` (None: every resident room) at ``at`` every day."""
+
+    name: str
+    at: time
+    rooms: tuple[str, ...] | None = None
+    pickup_timeout: float = 180.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PatrolSchedule:
+    """Patrol ``checkpoints`` from ``start`` to ``end`` (may cross midnight) every day.
+
+    With ``rounds`` the patrol walks that many rounds from ``start``; without, it walks
+    rounds until ``end``.
+    """
+
+    name: str
+    start: time
+    end: time
+    checkpoints: tuple[str, ...]
+    rounds: int | None = None
+
+    def window_end(self, slot: float, zone: ZoneInfo) -> float:
+        """Epoch seconds of the ``end`` that follows the start ``slot``."""
+        begin = datetime.fromtimestamp(slot, zone)
+        end = datetime.combine(begin.date(), self.end, zone)
+        if end <= begin:
+            end += timedelta(days=1)
+        return end.timestamp()
+
+
+Schedule = MealService | PatrolSchedule
+
+
+def slot_time(schedule: Schedule) -> time:
+    return schedule.at if isinstance(schedule, MealService) else schedule.start
+
+
+def slots_between(schedule: Schedule, after: float, until: float, zone: ZoneInfo) -> list[float]:
+    """Epoch seconds of each occurrence with ``after < t <= until``."""
+    clock = slot_time(schedule)
+    day = datetime.fromtimestamp(after, zone).date()
+    last_day = datetime.fromtimestamp(until, zone).date()
+    slots = []
+    while day <= last_day:
+        t = datetime.combine(day, clock, zone).timestamp()
+        if after < t <= until:
+            slots.append(t)
+        day += timedelta(days=1)
+    return slots
+
+
+def next_slot(schedule: Schedule, after: float, zone: ZoneInfo) -> float:
+    """Epoch seconds of the first occurrence strictly after ``after``."""
+    return min(slots_between(schedule, after, after + 2 * 86400.0, zone))
+
+
+def trips(rooms: list[str], trays: int) -> list[list[str]]:
+    """Split a meal service into trips of at most ``trays`` rooms, neighbours together.
+
+    ``rooms`` come in ward order (corridor order), so consecutive rooms share a trip.
+    """
+    if trays < 1:
+        raise ValueError("a meal robot needs at least one tray")
+    return [rooms[i:i + trays] for i in range(0, len(rooms), trays)]

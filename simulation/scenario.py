@@ -1,0 +1,330 @@
+"""Scenario files: a ward, a fleet, schedules, scripted happenings and expectations.
+
+The format is documented in the README ("Scenario format"). Loading validates all of
+it against the ward (rooms, robots, places, closable passages) so a typo gives one
+line naming the file, line and field before anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from carefleet.errors import InputError
+from carefleet.maps import DEMO_WARD, WARDS_DIR, load_ward
+from carefleet.maps.model import PlaceKind, Ward
+from carefleet.orchestrator.schedules import MealService, PatrolSchedule, Schedule, parse_clock
+from carefleet.robots.model import Battery, Capability, RobotProfile, RobotSpec
+from carefleet.simulation.kpi import KPI_DEFINITIONS
+from carefleet.yamlfile import Reader, load_yaml
+
+#: Kinds of scripted happening and the fields each takes (besides ``at`` and ``kind``).
+HAPPENING_FIELDS: dict[str, tuple[str, ...]] = {
+    "fall": ("room",),
+    "robot_fault": ("robot", "error", "repair_after"),
+    "robot_stuck": ("robot", "duration"),
+    "battery": ("robot", "level"),
+    "estop": ("robot", "release_after"),
+    "close": ("what", "duration"),
+    "open": ("what",),
+    "submit": ("task", "by"),
+    "cancel": ("task", "by"),
+    "call_button": ("room",),
+    "restart": (),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Happening:
+    at: float                      # epoch seconds
+    kind: str
+    args: dict[str, Any]
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expectation:
+    """``kpi`` must be >= ``minimum`` and/or <= ``maximum`` (None: no data fails)."""
+
+    kpi: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def name(self) -> str:
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f">= {self.minimum:g}")
+        if self.maximum is not None:
+            bounds.append(f"<= {self.maximum:g}")
+        return f"{self.kpi} {' and '.join(bounds)}"
+
+    def judge(self, value: float | None) -> tuple[bool, str]:
+        if value is None:
+            return False, "no data"
+        ok = ((self.minimum is None or value >= self.minimum)
+              and (self.maximum is None or value <= self.maximum))
+        return ok, f"measured {value:g}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Residents:
+    pickup_delay: tuple[float, float] = (15.0, 90.0)   # seconds to take a tray, uniform
+    no_pickup_share: float = 0.02                       # trays nobody takes
+    acknowledge_after: float = 150.0                    # a nurse reaches a fall
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    name: str
+    source: str
+    ward: Ward
+    ward_file: str
+    seed: int
+    start: float
+    end: float
+    robots: tuple[RobotSpec, ...]
+    schedules: tuple[Schedule, ...]
+    happenings: tuple[Happening, ...]
+    expectations: tuple[Expectation, ...]
+    residents: Residents = Residents()
+    on_time_window: float = 30.0       # minutes after the slot a meal counts as on time
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file (raises ``InputError`` on the first problem)."""
+    path = Path(path)
+    top = Reader(str(path), load_yaml(path))
+    top.only("name", "description", "ward", "date", "start", "duration", "seed", "fleet",
+             "residents", "schedules", "events", "expect")
+    ward_file = _ward_path(top, path.parent)
+    ward = load_ward(ward_file)
+    zone = ZoneInfo(ward.timezone)
+    day = top.convert("date", _date, date(2026, 12, 1))
+    start = datetime.combine(day, top.convert("start", parse_clock, time(0, 0)), zone)
+    hours = top.number("duration", 24.0, positive=True, maximum=24 * 14)
+    begin = start.timestamp()
+    fleet = _fleet(top, ward)
+    robot_ids = {spec.id for spec in fleet}
+    return Scenario(
+        name=top.str("name"), description=top.str("description", ""), source=str(path),
+        ward=ward, ward_file=str(ward_file), seed=top.number("seed", 1, integer=True),
+        start=begin, end=begin + hours * 3600.0, robots=fleet,
+        schedules=_schedules(top, ward),
+        happenings=_happenings(top, ward, robot_ids, start, zone),
+        expectations=_expectations(top),
+        residents=_residents(top),
+        on_time_window=_on_time_window(top))
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"'{value}' is not a date like 2026-12-01") from None
+
+
+def _ward_path(top: Reader, folder: Path) -> Path:
+    """``ward: demo_ward`` names a bundled ward; anything else is a path from the scenario."""
+    name = top.str("ward", DEMO_WARD.stem)
+    bundled = WARDS_DIR / f"{name}.yaml"
+    if "/" not in name and not name.endswith((".yaml", ".yml")) and bundled.exists():
+        return bundled
+    candidate = (folder / name).resolve()
+    if not candidate.exists():
+        raise top.error("ward", f"no ward file '{name}' (looked for {candidate})")
+    return candidate
+
+
+# -- fleet --------------------------------------------------------------------
+def _fleet(top: Reader, ward: Ward) -> tuple[RobotSpec, ...]:
+    fleet = top.mapping("fleet")
+    fleet.only("profiles", "robots")
+    profiles_reader = fleet.mapping("profiles")
+    profiles = {name: _profile(name, profiles_reader.mapping(name)) for name in profiles_reader.keys()}
+    specs: list[RobotSpec] = []
+    for robot in fleet.items("robots"):
+        robot.only("id", "profile", "start")
+        robot_id = robot.str("id")
+        if any(spec.id == robot_id for spec in specs):
+            raise robot.error("id", f"robot id '{robot_id}' is used twice")
+        profile = robot.str("profile", choices=sorted(profiles))
+        start = robot.str("start")
+        if start not in ward.places and start not in ward.waypoints:
+            raise robot.error("start", f"unknown place '{start}' in ward '{ward.name}'")
+        specs.append(RobotSpec(id=robot_id, profile=profiles[profile], start=start))
+    if not specs:
+        raise fleet.error("robots", "the fleet needs at least one robot")
+    return tuple(specs)
+
+
+def _profile(name: str, reader: Reader) -> RobotProfile:
+    reader.only("model", "speed", "trays", "capabilities", "battery")
+    capabilities = frozenset(
+        reader.convert("capabilities", lambda v: [Capability(c) for c in _list(v)], []))
+    trays = reader.number("trays", 0, minimum=0, integer=True)
+    if Capability.MEAL_DELIVERY in capabilities and trays < 1:
+        raise reader.error("trays", "a meal_delivery robot needs at least one tray")
+    battery = Battery()
+    if "battery" in reader:
+        b = reader.mapping("battery")
+        b.only("capacity_wh", "drain_per_m_wh", "drain_idle_w", "charge_w", "low_threshold",
+               "reserve", "charged")
+        battery = Battery(
+            capacity_wh=b.number("capacity_wh", battery.capacity_wh, positive=True),
+            drain_per_m_wh=b.number("drain_per_m_wh", battery.drain_per_m_wh, minimum=0),
+            drain_idle_w=b.number("drain_idle_w", battery.drain_idle_w, minimum=0),
+            charge_w=b.number("charge_w", battery.charge_w, positive=True),
+            low_threshold=b.number("low_threshold", battery.low_threshold, minimum=0, maximum=1),
+            reserve=b.number("reserve", battery.reserve, minimum=0, maximum=1),
+            charged=b.number("charged", battery.charged, minimum=0, maximum=1))
+        if not battery.reserve < battery.low_threshold < battery.charged:
+            raise b.error(None, "need reserve < low_threshold < charged")
+    return RobotProfile(model=reader.str("model", name), speed=reader.number("speed", 0.7, positive=True),
+                        trays=trays, capabilities=capabilities, battery=battery)
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list, e.g. [meal_delivery, camera]")
+    return value
+
+
+# -- schedules ----------------------------------------------------------------
+def _schedules(top: Reader, ward: Ward) -> tuple[Schedule, ...]:
+    if "schedules" not in top:
+        return ()
+    schedules = top.mapping("schedules")
+    schedules.only("meals", "patrols")
+    result: list[Schedule] = []
+    for meal in schedules.items("meals", []):
+        meal.only("name", "at", "rooms", "pickup_timeout")
+        rooms = meal.strings("rooms", None)
+        if rooms is not None:
+            _check_places(meal, ward, "rooms", rooms, PlaceKind.RESIDENT_ROOM)
+        result.append(MealService(name=meal.str("name"), at=meal.convert("at", parse_clock),
+                                  rooms=tuple(rooms) if rooms else None,
+                                  pickup_timeout=meal.number("pickup_timeout", 180.0, positive=True)))
+    for patrol in schedules.items("patrols", []):
+        patrol.only("name", "start", "end", "checkpoints", "rounds")
+        checkpoints = patrol.strings("checkpoints")
+        _check_places(patrol, ward, "checkpoints", checkpoints)
+        result.append(PatrolSchedule(
+            name=patrol.str("name"), start=patrol.convert("start", parse_clock),
+            end=patrol.convert("end", parse_clock), checkpoints=tuple(checkpoints),
+            rounds=patrol.number("rounds", None, minimum=1, integer=True)))
+    names = [s.name for s in result]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise schedules.error(None, f"schedule name '{duplicate}' is used twice")
+    return tuple(result)
+
+
+def _check_places(reader: Reader, ward: Ward, key: str, places: list[str],
+                  kind: PlaceKind | None = None) -> None:
+    for place in places:
+        found = ward.places.get(place)
+        if found is None:
+            raise reader.error(key, f"unknown place '{place}' in ward '{ward.name}'")
+        if kind is not None and found.kind is not kind:
+            raise reader.error(key, f"'{place}' is a {found.kind.value}, expected a {kind.value}")
+
+
+# -- happenings ---------------------------------------------------------------
+_AT = re.compile(r"^(?:(?P<day>\d+)d\s*)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?$")
+
+
+def _happenings(top: Reader, ward: Ward, robots: set[str], start: datetime,
+                zone: ZoneInfo) -> tuple[Happening, ...]:
+    result = []
+    closable = _closable(ward)
+    for event in top.items("events", []):
+        kind = event.str("kind", choices=sorted(HAPPENING_FIELDS))
+        event.only("at", "kind", *HAPPENING_FIELDS[kind])
+        at = event.convert("at", lambda v: _clock_at(v, start, zone))
+        args = {key: event.get(key) for key in HAPPENING_FIELDS[kind] if key in event}
+        if "robot" in HAPPENING_FIELDS[kind]:
+            robot = event.str("robot")
+            if robot not in robots:
+                raise event.error("robot", f"no robot '{robot}' in the fleet")
+        if "room" in args:
+            _check_places(event, ward, "room", [event.str("room")])
+        if "what" in args and event.str("what") not in closable:
+            raise event.error("what", f"'{args['what']}' is no lane, corridor or lift of the ward")
+        for key in ("duration", "repair_after", "release_after"):
+            if key in args:
+                args[key] = event.number(key, positive=True)
+        if kind == "battery":
+            args["level"] = event.number("level", minimum=0, maximum=1)
+        if kind == "submit":
+            args["task"] = dict(event.mapping("task").data)
+            args["by"] = event.str("by", "staff")
+        if kind == "cancel":
+            args["task"] = event.str("task")
+        result.append(Happening(at=at, kind=kind, args=args, line=event.line))
+    return tuple(sorted(result, key=lambda h: h.at))
+
+
+def _closable(ward: Ward) -> set[str]:
+    names = {lane.id for lane in ward.lanes} | set(ward.lifts)
+    return names | {lane.corridor for lane in ward.lanes if lane.corridor}
+
+
+def _clock_at(value: Any, start: datetime, zone: ZoneInfo) -> float:
+    """``"12:10"`` (first day of the run), ``"1d 03:00"`` (next day) -> epoch seconds."""
+    match = _AT.match(str(value).strip())
+    if not match:
+        raise ValueError(f"'{value}' is not a time like 12:10 or '1d 03:00'")
+    day = start.date() + timedelta(days=int(match["day"] or 0))
+    clock = time(int(match["h"]), int(match["m"]), int(match["s"] or 0))
+    moment = datetime.combine(day, clock, zone)
+    if moment < start:
+        raise ValueError(f"{value} is before the scenario starts")
+    return moment.timestamp()
+
+
+# -- expectations and residents -----------------------------------------------
+def _expectations(top: Reader) -> tuple[Expectation, ...]:
+    result = []
+    for expect in top.items("expect", []):
+        expect.only("kpi", "min", "max")
+        kpi = expect.str("kpi", choices=list(KPI_DEFINITIONS))
+        minimum, maximum = expect.number("min", None), expect.number("max", None)
+        if minimum is None and maximum is None:
+            raise expect.error(None, "an expectation needs 'min' or 'max'")
+        result.append(Expectation(kpi=kpi, minimum=minimum, maximum=maximum))
+    return tuple(result)
+
+
+def _residents(top: Reader) -> Residents:
+    if "residents" not in top:
+        return Residents()
+    r = top.mapping("residents")
+    r.only("pickup_delay", "no_pickup_share", "acknowledge_after")
+    default = Residents()
+    delay = r.convert("pickup_delay", _range, default.pickup_delay)
+    return Residents(pickup_delay=delay,
+                     no_pickup_share=r.number("no_pickup_share", default.no_pickup_share,
+                                              minimum=0, maximum=1),
+                     acknowledge_after=r.number("acknowledge_after", default.acknowledge_after,
+                                                positive=True))
+
+
+def _range(value: Any) -> tuple[float, float]:
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            or not 0 <= value[0] <= value[1]):
+        raise ValueError("expected [low, high] seconds with 0 <= low <= high")
+    return float(value[0]), float(value[1])
+
+
+def _on_time_window(top: Reader) -> float:
+    return top.number("on_time_window", 30.0, positive=True) if "on_time_window" in top else 30.0

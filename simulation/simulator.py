@@ -1,0 +1,250 @@
+"""The deterministic ward simulator: a virtual clock driving the real orchestrator core.
+
+It is a runtime like any other: it feeds events to ``Orchestrator.handle``, stores the
+journal in a real SQLite file *before* carrying out the commands, and passes robot
+commands to drivers, here ``SimRobot``s. Time only moves when the next timer is due,
+so a 24-hour day takes seconds, and one ``random.Random(seed)`` makes every run with
+the same seed identical. A scripted ``restart`` throws the orchestrator away and
+builds a new one from the store, exactly as a crash and restart of the service would.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import tempfile
+import time as wallclock
+from pathlib import Path
+from typing import Any, Callable
+
+from carefleet.errors import CareFleetError
+from carefleet.maps.routing import Planner
+from carefleet.orchestrator.commands import Command, NotifyStaff
+from carefleet.orchestrator.core import Orchestrator
+from carefleet.orchestrator.events import (DeviceEvent, Event, FallDetected, PassageChanged,
+                                           StaffAcknowledged, TaskCancelled, TaskSubmitted, Tick)
+from carefleet.orchestrator.store import TaskStore
+from carefleet.robots.driver import send
+from carefleet.robots.drivers.sim import SimRobot
+from carefleet.simulation.result import Happening as Shown
+from carefleet.simulation.result import Notification, SimResult
+from carefleet.simulation.scenario import Happening, Scenario
+
+HEARTBEAT = 60.0        # seconds between robot status reports
+LOAD_TIME = (45.0, 90.0)
+SCAN_TIME = (15.0, 25.0)
+
+Progress = Callable[[float], None]
+
+
+class Simulation:
+    """One run of a scenario. ``run()`` plays it to the end and returns the result."""
+
+    def __init__(self, scenario: Scenario, *, db_path: str | Path | None = None,
+                 progress: Progress | None = None) -> None:
+        self.scenario = scenario
+        self.now = scenario.start
+        self.rng = random.Random(scenario.seed)
+        self.planner = Planner(scenario.ward)
+        self.closed: frozenset[str] = frozenset()
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._ticks: set[float] = set()
+        self._progress = progress
+        self._tmp = tempfile.TemporaryDirectory(prefix="carefleet-sim-") if db_path is None else None
+        self.db_path = Path(db_path) if db_path else Path(self._tmp.name) / "tasks.sqlite"  # type: ignore[union-attr]
+        self.store = TaskStore(self.db_path)
+        self.robots = {spec.id: SimRobot(spec, self._report, self) for spec in scenario.robots}
+        self.orchestrator = self._new_orchestrator()
+        self.shown: list[Shown] = []
+        self.notifications: list[Notification] = []
+        self.restarts = 0
+        self.lost: list[str] = []
+
+    # == the SimWorld protocol used by SimRobot ============================
+    def schedule(self, at: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (at, next(self._order), action))
+
+    def action_time(self, robot_id: str, action: str, place: str,
+                    params: dict[str, Any]) -> tuple[float, bool] | None:
+        """How long an action takes here and whether it succeeds; None: until stopped."""
+        residents = self.scenario.residents
+        if action == "load_trays":
+            return self.rng.uniform(*LOAD_TIME), True
+        if action == "await_pickup":
+            if self.rng.random() < residents.no_pickup_share:
+                return None                       # nobody comes: the core's timeout ends it
+            return self.rng.uniform(*residents.pickup_delay), True
+        if action == "scan":
+            return self.rng.uniform(*SCAN_TIME), True
+        return None                               # attend: until staff take over
+
+    # == running ===========================================================
+    def run(self) -> SimResult:
+        started = wallclock.perf_counter()
+        scenario = self.scenario
+        for happening in scenario.happenings:
+            self.schedule(happening.at, lambda h=happening: self._happen(h))
+        for robot in self.robots.values():
+            self._heartbeat(robot)
+        self.schedule(self.now, lambda: self._feed(Tick()))
+        next_report = self.now
+        while self._timers and self._timers[0][0] <= scenario.end:
+            at, _, action = heapq.heappop(self._timers)
+            self.now = at
+            action()
+            if self._progress and at >= next_report:
+                self._progress((at - scenario.start) / (scenario.end - scenario.start))
+                next_report = at + 600.0
+        self.now = scenario.end
+        if self._progress:
+            self._progress(1.0)
+        return self._result(wallclock.perf_counter() - started)
+
+    def close(self) -> None:
+        self.store.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    # == orchestrator I/O ==================================================
+    def _new_orchestrator(self) -> Orchestrator:
+        scenario = self.scenario
+        return Orchestrator(scenario.ward, scenario.robots, start=self.now,
+                            schedules=scenario.schedules, planner=self.planner)
+
+    def _feed(self, event: Event) -> None:
+        """Hand one event to the core; store its journal, then act on its commands."""
+        try:
+            commands = self.orchestrator.handle(event, self.now)
+        except CareFleetError as error:
+            self._show("rejected", str(error))
+            return
+        self.store.write(self.orchestrator.take_journal(), now=self.now)
+        for command in commands:
+            self._carry_out(command)
+        wake = self.orchestrator.next_wakeup()
+        if wake is not None and wake <= self.scenario.end and wake not in self._ticks:
+            self._ticks.add(wake)
+            self.schedule(max(wake, self.now), lambda: self._tick(wake))
+
+    def _tick(self, at: float) -> None:
+        self._ticks.discard(at)
+        self._feed(Tick())
+
+    def _report(self, event: Event) -> None:
+        """Drivers report here; delivered as a separate step, never re-entrantly."""
+        self.schedule(self.now, lambda: self._feed(event))
+
+    def _carry_out(self, command: Command) -> None:
+        if isinstance(command, NotifyStaff):
+            self.notifications.append(Notification(at=self.now, severity=command.severity.value,
+                                                   key=command.key, text=command.text,
+                                                   task_id=command.task_id))
+            if command.key == "fall_detected" and command.task_id:
+                self._staff_will_acknowledge(command.task_id)
+            return
+        robot = self.robots[command.robot_id]
+        robot.task_hint = self.orchestrator.robots[command.robot_id].task
+        send(robot, command)
+
+    def _staff_will_acknowledge(self, task_id: str) -> None:
+        delay = self.scenario.residents.acknowledge_after
+        self.schedule(self.now + delay, lambda: self._acknowledge(task_id))
+
+    def _acknowledge(self, task_id: str) -> None:
+        task = self.orchestrator.tasks.get(task_id)
+        if task is not None and task.is_open:
+            self._feed(StaffAcknowledged(task_id=task_id, by="nurse on duty"))
+
+    def _heartbeat(self, robot: SimRobot) -> None:
+        robot.heartbeat()
+        self.schedule(self.now + HEARTBEAT, lambda: self._heartbeat(robot))
+
+    # == scripted happenings ===============================================
+    def _happen(self, h: Happening) -> None:
+        args = h.args
+        robot = self.robots.get(args.get("robot", ""))
+        kind = h.kind
+        if kind == "fall":
+            self._show("fall", f"fall in {args['room']}")
+            self._feed(FallDetected(room=args["room"], source="camera"))
+        elif kind == "call_button":
+            self._show("call", f"call button {args['room']}")
+            self._feed(DeviceEvent(device_id=f"call_{args['room']}", kind="call_button",
+                                   room=args["room"]))
+        elif kind == "robot_fault" and robot:
+            error = args.get("error", "drive failure")
+            self._show("fault", f"{robot.robot_id} {error}")
+            robot.break_down(error)
+            if "repair_after" in args:
+                self.schedule(self.now + args["repair_after"], robot.repair)
+        elif kind == "robot_stuck" and robot:
+            self._show("fault", f"{robot.robot_id} stuck")
+            robot.get_stuck(args["duration"])
+        elif kind == "battery" and robot:
+            self._show("battery", f"{robot.robot_id} battery {args['level']:.0%}")
+            robot.set_battery(args["level"])
+        elif kind == "estop" and robot:
+            self._show("fault", f"{robot.robot_id} e-stop")
+            robot.press_estop()
+            if "release_after" in args:
+                self.schedule(self.now + args["release_after"], robot.release_estop)
+        elif kind in ("close", "open"):
+            self._passage(args["what"], kind == "close")
+            if kind == "close" and "duration" in args:
+                self.schedule(self.now + args["duration"],
+                              lambda: self._passage(args["what"], False))
+        elif kind == "submit":
+            self._feed(TaskSubmitted(request=args["task"], requested_by=args["by"]))
+        elif kind == "cancel":
+            self._feed(TaskCancelled(task_id=args["task"], requested_by=args.get("by", "staff")))
+        elif kind == "restart":
+            self._restart()
+
+    def _passage(self, what: str, closed: bool) -> None:
+        self._show("passage", f"{what} {'closed' if closed else 'open'}")
+        names = set(self.closed)
+        (names.add if closed else names.discard)(what)
+        self.closed = frozenset(names)
+        self._feed(PassageChanged(what=what, closed=closed))
+        for robot in self.robots.values():
+            robot.passages_changed()
+
+    def _restart(self) -> None:
+        """Crash and restart: all in-memory orchestrator state is gone; the store remains."""
+        self._show("restart", "orchestrator restart")
+        self.restarts += 1
+        accepted = {record["id"] for record in self.store.open_tasks()}
+        self.store.close()
+        self.store = TaskStore(self.db_path)
+        self.orchestrator = self._new_orchestrator()
+        self.orchestrator.restore(self.store.open_tasks(), self.store.marks())
+        self.store.write(self.orchestrator.take_journal(), now=self.now)
+        self.lost += sorted(accepted - set(self.orchestrator.tasks))
+        for task in self.orchestrator.tasks.values():
+            if task.kind == "fall_response" and task.is_open:
+                self._staff_will_acknowledge(task.id)
+        for robot in self.robots.values():
+            robot.heartbeat()
+        self._feed(Tick())
+
+    def _show(self, kind: str, text: str) -> None:
+        self.shown.append(Shown(at=self.now, kind=kind, text=text))
+
+    # == result ============================================================
+    def _result(self, wall: float) -> SimResult:
+        scenario = self.scenario
+        records = []
+        for record in self.store.all_tasks():
+            record = dict(record)
+            record["history"] = [list(row) for row in self.store.history(record["id"])]
+            records.append(record)
+        return SimResult(
+            scenario=scenario.name, source=scenario.source, ward=scenario.ward.name,
+            ward_file=scenario.ward_file, timezone=scenario.ward.timezone, seed=scenario.seed,
+            start=scenario.start, end=scenario.end,
+            robots=[robot.close_record() for robot in self.robots.values()],
+            tasks=records, happenings=self.shown, notifications=self.notifications,
+            restarts=self.restarts, lost_tasks=self.lost, wall_seconds=wall)
+
