@@ -65,7 +65,10 @@ class Allocator:
         self._projections.pop(robot_id, None)
 
     # -- estimates ----------------------------------------------------------
-    def estimate(self, orders: list[Order], start: str, robot: Robot) -> Estimate:
+    def estimate(self, orders: list[Order], start: str, robot: Robot, *,
+                 closed: frozenset[str] | None = None) -> Estimate:
+        """Time, distance and energy of ``orders`` from ``start`` (inf when unreachable)."""
+        closed = self.closed if closed is None else closed
         speed, battery = robot.profile.speed, robot.profile.battery
         times = self.planner.times_from
         duration = distance = 0.0
@@ -73,18 +76,19 @@ class Allocator:
         for order in orders:
             if isinstance(order, (Go, DockAt)):
                 if order.place != here:
-                    duration += times(here, speed, closed=self.closed).get(order.place, math.inf)
-                    distance += self.planner.distance(here, order.place, closed=self.closed)
+                    duration += times(here, speed, closed=closed).get(order.place, math.inf)
+                    distance += self.planner.distance(here, order.place, closed=closed)
                     here = order.place
             elif isinstance(order, Act):
                 duration += order.expected
         return Estimate(duration, distance, battery.energy(distance, duration), here)
 
-    def to_charger(self, place: str, robot: Robot) -> Estimate:
+    def to_charger(self, place: str, robot: Robot, *,
+                   closed: frozenset[str] | None = None) -> Estimate:
         """The cheapest way from ``place`` to any charger (inf when none is reachable)."""
         best = Estimate(math.inf, math.inf, math.inf, place)
         for charger in self.chargers:
-            estimate = self.estimate([Go(charger)], place, robot)
+            estimate = self.estimate([Go(charger)], place, robot, closed=closed)
             if estimate.energy < best.energy:
                 best = estimate
         return best
@@ -131,10 +135,14 @@ class Allocator:
         return Offer(robot, start.busy + work.duration, left)
 
     def feasible_on_full_battery(self, robot: Robot, task: Task, now: float) -> bool:
-        """Could this robot do the task at all, starting charged at the nearest charger?"""
+        """Could this robot ever do the task: charged, from a charger, every passage open?
+
+        When this is false waiting cannot help, so the task fails; when only closures
+        or today's batteries stand in the way, the task waits in the queue.
+        """
         profile = robot.profile
         start = self.chargers[0] if self.chargers else robot.position
-        work = self.estimate(task.plan(now), start, robot)
-        home = self.to_charger(work.end, robot)
+        work = self.estimate(task.plan(now), start, robot, closed=frozenset())
+        home = self.to_charger(work.end, robot, closed=frozenset())
         budget = (profile.battery.charged - profile.battery.reserve) * profile.battery.capacity_wh
         return math.isfinite(work.duration) and work.energy + home.energy <= budget

@@ -58,6 +58,7 @@ class Policy:
     navigate_slack: float = 2.0         # a drive is overdue after slack x estimate + margin
     navigate_margin: float = 120.0      # seconds
     topup_below: float = 0.6            # idle robots with nothing to do charge below this
+    startup_grace: float = 15.0         # seconds to wait for every robot's first report
 
 
 class Orchestrator:
@@ -81,6 +82,7 @@ class Orchestrator:
         self.schedules = {s.name: s for s in schedules}
         self.marks = {name: start for name in self.schedules}
         self.now = start
+        self.started = start
         self.journal: list[JournalEntry] = []
         self._out: list[Command] = []
         self._dirty: set[str] = set()
@@ -115,6 +117,8 @@ class Orchestrator:
         """The next time a ``Tick`` is needed (a deadline or a schedule slot), if any."""
         times = [r.deadline for r in self.robots.values() if r.deadline is not None]
         times += [next_slot(s, self.marks[name], self.zone) for name, s in self.schedules.items()]
+        if self._waiting_for_robots():
+            times.append(self.started + self.policy.startup_grace)
         return min(times) if times else None
 
     # == restart ===========================================================
@@ -198,11 +202,13 @@ class Orchestrator:
         if robot.state is RobotState.OFFLINE:
             robot.trigger("connect")
             self._audit(f"robot:{robot.id}", "connected", robot_id=robot.id)
+            self._rebalance()
         elif robot.state is RobotState.FAULT and mode is DriverMode.READY:
             robot.trigger("recover")
             robot.error = None
             self._notify(Severity.INFO, "robot_recovered", f"{robot.id} is working again",
                          robot=robot)
+            self._rebalance()
         elif robot.state is RobotState.EMERGENCY_STOP:
             robot.trigger("release")
         self.allocator.forget(robot.id)
@@ -381,7 +387,15 @@ class Orchestrator:
         ids = ([robot.task] if robot.task else []) + robot.queue
         return any(isinstance(self.tasks[i], Charge) for i in ids)
 
+    def _waiting_for_robots(self) -> bool:
+        """Just started and not every robot has reported: allocating now would give all
+        the work to whichever robot happened to report first."""
+        return (self.now < self.started + self.policy.startup_grace
+                and any(r.state is RobotState.OFFLINE for r in self.robots.values()))
+
     def _dispatch(self) -> None:
+        if self._waiting_for_robots():
+            return
         queued = sorted((t for t in self.tasks.values() if t.state is TaskState.QUEUED),
                         key=Task.sort_key)
         for task in queued:
@@ -416,7 +430,20 @@ class Orchestrator:
         robot = best.robot
         if urgent and self._preemptible(robot, task):
             self._preempt(robot, task)
-        self._assign(robot, task)
+        else:
+            self._assign(robot, task)
+
+    def _rebalance(self) -> None:
+        """A robot joined: offer every not-yet-started queued task to the whole fleet again."""
+        for robot in self.robots.values():
+            for task_id in list(robot.queue):
+                task = self.tasks[task_id]
+                if isinstance(task, Charge) or task.pinned_robot or _ever_started(task):
+                    continue
+                self._leave(robot, task)
+                task.robot = None
+                task.move("requeue", self.now, "offered again: a robot joined")
+                self._dirty.add(task.id)
 
     def _preemptible(self, robot: Robot, task: Task) -> bool:
         current = self.tasks[robot.task] if robot.task else None
@@ -650,6 +677,10 @@ class Orchestrator:
 
 def _offer_key(offer: Offer) -> tuple[float, float, str]:
     return (offer.finish, -offer.energy_left, offer.robot.id)
+
+
+def _ever_started(task: Task) -> bool:
+    return any(state == TaskState.ACTIVE.value for _, state, _ in task.history)
 
 
 def _serial(task_id: str) -> int:

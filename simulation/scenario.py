@@ -68,7 +68,7 @@ class Expectation:
             return False, "no data"
         ok = ((self.minimum is None or value >= self.minimum)
               and (self.maximum is None or value <= self.maximum))
-        return ok, f"measured {value:g}"
+        return ok, f"measured {value:.4g}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ import time as wallclock
 from pathlib import Path
 from typing import Any, Callable
 
-from carefleet.errors import CareFleetError
+from carefleet.errors import InputError
 from carefleet.maps.routing import Planner
 from carefleet.orchestrator.commands import Command, NotifyStaff
 from carefleet.orchestrator.core import Orchestrator
@@ -117,7 +117,7 @@ class Simulation:
         """Hand one event to the core; store its journal, then act on its commands."""
         try:
             commands = self.orchestrator.handle(event, self.now)
-        except CareFleetError as error:
+        except InputError as error:        # a scripted mistake; core bugs must surface
             self._show("rejected", str(error))
             return
         self.store.write(self.orchestrator.take_journal(), now=self.now)
@@ -203,7 +203,7 @@ class Simulation:
             self._restart()
 
     def _passage(self, what: str, closed: bool) -> None:
-        self._show("passage", f"{what} {'closed' if closed else 'open'}")
+        self._show("closure", f"{what} {'closed' if closed else 'open'}")
         names = set(self.closed)
         (names.add if closed else names.discard)(what)
         self.closed = frozenset(names)
@@ -227,7 +227,6 @@ class Simulation:
                 self._staff_will_acknowledge(task.id)
         for robot in self.robots.values():
             robot.heartbeat()
-        self._feed(Tick())
 
     def _show(self, kind: str, text: str) -> None:
         self.shown.append(Shown(at=self.now, kind=kind, text=text))
