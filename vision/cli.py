@@ -1,0 +1,145 @@
+"""``carefleet vision watch`` and ``carefleet vision eval``.
+
+Handlers return an exit code; every ``CareFleetError`` they raise is printed by
+``carefleet.cli`` as one line (exit 2). A camera that fails while others run is reported
+on stderr and dropped; the command fails only when no camera is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from carefleet.errors import InputError, SourceError
+from carefleet.vision.config import CameraConfig, default_config, load_camera_config
+from carefleet.vision.detector import Detector
+from carefleet.vision.evaluate import ClipResult, evaluate, load_labels, summarise
+from carefleet.vision.events import FallEvent
+from carefleet.vision.sources import open_source
+from carefleet.vision.watch import watch
+
+EXIT_SOURCE_FAILED = 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    vision = subparsers.add_parser("vision", help="fall recognition on camera streams")
+    commands = vision.add_subparsers(dest="vision_command", metavar="COMMAND", required=True)
+
+    w = commands.add_parser("watch", help="print fall events from cameras as they happen")
+    w.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="video file, camera index (0) or rtsp://, http:// URL; several "
+                        "sources are watched together")
+    w.add_argument("--camera-id", action="append", default=None,
+                   help="id of each source, in order (default: file stem or source)")
+    w.add_argument("--config", type=Path, help="camera configuration YAML")
+    w.add_argument("--json", action="store_true", help="one JSON object per line")
+    w.set_defaults(func=_watch)
+
+    e = commands.add_parser("eval", help="evaluate on labelled clips")
+    e.add_argument("directory", type=Path, metavar="DIR")
+    e.add_argument("--labels", type=Path, required=True,
+                   help="CSV with columns file,label,fall_start_frame")
+    e.add_argument("--config", type=Path, help="camera configuration YAML")
+    e.add_argument("--backend", choices=("opencv", "pose", "auto"),
+                   help="override the configured backend")
+    e.add_argument("--json", type=Path, dest="json_path", help="write the figures here")
+    e.add_argument("--report", type=Path, help="write an HTML report here")
+    e.set_defaults(func=_eval)
+
+
+def _config(args: argparse.Namespace) -> CameraConfig:
+    config = load_camera_config(args.config) if args.config else default_config()
+    if getattr(args, "backend", None):
+        config = replace(config, backend=args.backend)
+    return config
+
+
+def _watch(args: argparse.Namespace) -> int:
+    config = _config(args)
+    ids = args.camera_id or []
+    if len(ids) > len(args.sources):
+        raise InputError("--camera-id", f"{len(ids)} ids for {len(args.sources)} sources")
+    sources = {}
+    for i, name in enumerate(args.sources):
+        camera_id = ids[i] if i < len(ids) else (config.camera_id or _default_id(name))
+        try:
+            sources[camera_id] = open_source(name)
+        except SourceError as error:
+            if len(args.sources) == 1:
+                raise
+            print(f"carefleet: camera {camera_id} skipped: {error}", file=sys.stderr)
+    if not sources:
+        raise SourceError("no camera could be opened")
+
+    def show(event: FallEvent) -> None:
+        if args.json:
+            print(json.dumps(event.to_dict()), flush=True)
+        else:
+            print(f"{event.t:9.2f} s  {event.camera_id}: {event.kind.value} "
+                  f"(confidence {event.confidence:.2f}, box {event.box})", flush=True)
+
+    def failed(camera_id: str, error: SourceError) -> None:
+        print(f"carefleet: camera {camera_id}: {error}", file=sys.stderr)
+
+    dropped = watch(sources, Detector(config), on_event=show, on_failure=failed)
+    return EXIT_SOURCE_FAILED if dropped == len(sources) else 0
+
+
+def _default_id(source: str) -> str:
+    return Path(source).stem if "://" not in source else source
+
+
+def _eval(args: argparse.Namespace) -> int:
+    config = _config(args)
+    clips = load_labels(args.labels)
+    if not args.directory.is_dir():
+        raise InputError(str(args.directory), "not a directory")
+
+    def progress(i: int, total: int, result: ClipResult) -> None:
+        print(f"[{i}/{total}] {_clip_line(result)}", file=sys.stderr, flush=True)
+
+    results = evaluate(args.directory, clips, config, keep_trace=bool(args.report),
+                       progress=progress)
+    summary = summarise(results)
+    for result in results:
+        print(_clip_line(result))
+    print(f"sensitivity {summary.sensitivity:.3f} ({summary.true_positives}/{summary.falls})  "
+          f"specificity {summary.specificity:.3f} "
+          f"({summary.adls - summary.false_positives}/{summary.adls})  "
+          f"precision {summary.precision:.3f}")
+    print(f"latency median {_seconds(summary.latency_s_median)}, "
+          f"max {_seconds(summary.latency_s_max)}  "
+          f"false alarms {summary.false_alarms_per_hour:.1f}/h of ADL "
+          f"({summary.adl_hours * 60:.1f} min)")
+    if args.json_path:
+        figures = summary.as_dict() | {"backend": config.backend,
+                                       "clips": [_clip_json(r) for r in results]}
+        args.json_path.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    if args.report:
+        from carefleet.vision.report import write_report  # matplotlib only when asked
+
+        command = " ".join(["carefleet"] + sys.argv[1:]) if sys.argv else "carefleet vision eval"
+        write_report(args.report, results, summary, config, command)
+    return 0
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
+
+
+def _clip_line(result: ClipResult) -> str:
+    verdict = "ok   " if result.correct else "WRONG"
+    found = ", ".join(f"{t:.2f}" for t in result.detections) or "-"
+    latency = "" if result.latency_s is None else f"  latency {result.latency_s:.2f} s"
+    return f"{verdict} {result.clip.label:4s} {result.clip.file}  falls at [{found}] s{latency}"
+
+
+def _clip_json(result: ClipResult) -> dict[str, object]:
+    return {"file": result.clip.file, "label": result.clip.label, "correct": result.correct,
+            "detections_s": [round(t, 3) for t in result.detections],
+            "latency_s": None if result.latency_s is None else round(result.latency_s, 3),
+            "false_alarms": result.false_alarms, "duration_s": round(result.duration_s, 3),
+            "events": [e.to_dict() for e in result.events]}
