@@ -167,10 +167,10 @@ class Simulation:
         robot = self.robots.get(args.get("robot", ""))
         kind = h.kind
         if kind == "fall":
-            self._show("fall", f"fall in {args['room']}")
+            self._show("fall", f"fall in {self._label(args['room'])}")
             self._feed(FallDetected(room=args["room"], source="camera"))
         elif kind == "call_button":
-            self._show("call", f"call button {args['room']}")
+            self._show("call", f"call button {self._label(args['room'])}")
             self._feed(DeviceEvent(device_id=f"call_{args['room']}", kind="call_button",
                                    room=args["room"]))
         elif kind == "robot_fault" and robot:
@@ -227,6 +227,9 @@ class Simulation:
                 self._staff_will_acknowledge(task.id)
         for robot in self.robots.values():
             robot.heartbeat()
+
+    def _label(self, place: str) -> str:
+        return self.scenario.ward.places[place].label
 
     def _show(self, kind: str, text: str) -> None:
         self.shown.append(Shown(at=self.now, kind=kind, text=text))

@@ -265,7 +265,9 @@ class SimRobot(RobotDriver):
             self.record.segments.append(Segment(start=self._since, end=now, activity=self._activity,
                                                 task_id=self._segment_task, place=self._segment_place))
         self._activity, self._since = activity, now
-        self._segment_task, self._segment_place = self.task_hint, place
+        working = activity not in ("idle", "fault", "emergency_stop", "offline")
+        self._segment_task = self.task_hint if working else None
+        self._segment_place = place
 
     _segment_task: str | None = None
     _segment_place: str | None = None
