@@ -1,0 +1,65 @@
+"""Camera configuration: defaults, overrides, and located errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from carefleet.errors import InputError
+from carefleet.vision.config import default_config, load_camera_config
+
+
+def test_the_packaged_defaults_load_and_are_consistent():
+    config = default_config()
+    assert config.backend == "opencv" and config.zones == ()
+    assert config.fall.recover_height_ratio > config.fall.down_height_ratio
+
+
+def test_a_camera_file_overrides_only_what_it_names(write_text):
+    config = load_camera_config(write_text("""\
+        camera_id: ward-3
+        process: {fps: 10}
+        fall: {inactivity_s: 30}
+        zones:
+          - name: bed 1
+            kind: bed
+            polygon: [[0.1, 0.5], [0.6, 0.5], [0.6, 0.9], [0.1, 0.9]]
+        """))
+    defaults = default_config()
+    assert config.camera_id == "ward-3" and config.fps == 10 and config.width == defaults.width
+    assert config.fall.inactivity_s == 30
+    assert config.fall.min_descent == defaults.fall.min_descent
+    assert config.zones[0].contains(0.3, 0.7) and not config.zones[0].contains(0.8, 0.7)
+
+
+def test_an_empty_file_is_the_defaults(write_text):
+    assert load_camera_config(write_text("")) == default_config()
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("fall: {min_descnt: 0.3}\n", "camera.yaml:1: fall.min_descnt", "unknown field"),
+    ("process:\n  fps: 0\n", "camera.yaml:2: process.fps", "must be greater than 0"),
+    ("process:\n  width: 5000\n", "camera.yaml:2: process.width", "at most 1920"),
+    ("backend: gpu\n", "camera.yaml:1: backend", "not one of: opencv, pose, auto"),
+    ("fall:\n  recover_height_ratio: 0.3\n", "camera.yaml:2: fall.recover_height_ratio",
+     "greater than down_height_ratio"),
+    ("person: {motion_threshold: fast}\n", "camera.yaml:1: person.motion_threshold",
+     "expected a number"),
+    ("zones:\n  - {name: bed, kind: bed, polygon: [[0, 0], [1, 0]]}\n",
+     "camera.yaml:2: zones[0].polygon", "at least 3"),
+    ("zones:\n  - {name: bed, kind: bed, polygon: [[0, 0], [1, 0], [2, 1]]}\n",
+     "camera.yaml:2: zones[0].polygon[2]", "both in 0..1"),
+    ("zones:\n  - {name: bed, kind: bath, polygon: [[0, 0], [1, 0], [1, 1]]}\n",
+     "camera.yaml:2: zones[0].kind", "not one of"),
+    ("fall: [1, 2\n", "camera.yaml:2", "malformed YAML"),
+])
+def test_mistakes_are_one_located_error(write_text, text, where, message):
+    path = write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_camera_config(path)
+    assert str(caught.value).startswith(str(path.parent / where))
+    assert message in str(caught.value)
+
+
+def test_a_missing_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        load_camera_config(tmp_path / "nope.yaml")

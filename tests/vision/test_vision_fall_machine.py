@@ -1,0 +1,136 @@
+"""The fall state machine alone, fed hand-made features (one test per transition)."""
+
+from __future__ import annotations
+
+import pytest
+
+from carefleet.errors import IllegalTransition
+from carefleet.vision.config import Zone, default_config
+from carefleet.vision.events import EventKind
+from carefleet.vision.fall_machine import TRANSITIONS, FallMachine, FallState
+from carefleet.vision.features import Features
+
+S = default_config().fall
+STANDING = dict(box=(100, 40, 40, 120), height_ratio=1.0, aspect=0.33, motion=0.2)
+LYING = dict(box=(80, 160, 120, 40), height_ratio=0.33, aspect=3.0, motion=0.2)
+FAST_DROP = dict(drop=S.min_descent + 0.2, drop_speed=S.min_descent_speed + 1.0)
+
+
+def f(t: float, **values) -> Features:
+    return Features(t=t, present=True, **values)
+
+
+def feed(machine: FallMachine, frames: list[Features]) -> list:
+    events = []
+    for features in frames:
+        events += machine.update(features)
+    return events
+
+
+def fallen(machine: FallMachine) -> list:
+    """Standing, a fast drop at 1 s, then lying from 1.2 s to 2.0 s."""
+    frames = [f(0.0, **STANDING), f(1.0, **STANDING | FAST_DROP)]
+    frames += [f(1.2 + i * 0.1, **LYING) for i in range(9)]
+    return feed(machine, frames)
+
+
+def test_fast_descent_then_lying_is_a_fall():
+    machine = FallMachine("cam", S)
+    events = fallen(machine)
+    assert [e.kind for e in events] == [EventKind.FALL_DETECTED]
+    assert events[0].t == pytest.approx(1.2 + S.down_hold_s, abs=0.11)
+    assert events[0].box == LYING["box"]
+    assert machine.state is FallState.DOWN
+
+
+def test_slow_descent_is_not_a_fall():
+    machine = FallMachine("cam", S)
+    slow = dict(drop=S.min_descent + 0.2, drop_speed=S.min_descent_speed * 0.5)
+    frames = [f(0.0, **STANDING), f(1.0, **STANDING | slow)]
+    frames += [f(1.2 + i * 0.1, **LYING) for i in range(20)]
+    assert feed(machine, frames) == []
+    assert machine.state is FallState.UPRIGHT
+
+
+def test_descent_without_landing_low_is_aborted():
+    machine = FallMachine("cam", S)
+    frames = [f(0.0, **STANDING), f(1.0, **STANDING | FAST_DROP)]
+    frames += [f(1.1 + i * 0.1, **STANDING) for i in range(int(S.land_within_s * 10) + 2)]
+    assert feed(machine, frames) == []
+    assert machine.state is FallState.UPRIGHT
+
+
+def test_landing_in_a_zone_is_rest_not_a_fall():
+    bed = Zone(name="bed", kind="bed", polygon=((0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0)))
+    machine = FallMachine("cam", S, (bed,), frame_size=(320, 240))
+    assert fallen(machine) == []
+    assert machine.state is FallState.UPRIGHT
+
+
+def test_lying_still_settles_then_times_out_into_an_alarm():
+    machine = FallMachine("cam", S)
+    fallen(machine)
+    still = dict(LYING, motion=0.0)
+    assert feed(machine, [f(2.1, **still)]) == []
+    assert machine.state is FallState.STILL
+    assert feed(machine, [f(2.1 + S.inactivity_s - 0.5, **still)]) == []
+    events = feed(machine, [f(2.1 + S.inactivity_s, **still)])
+    assert [e.kind for e in events] == [EventKind.FALL_CONFIRMED]
+    assert machine.state is FallState.ALARM
+
+
+def test_moving_while_down_restarts_the_inactivity_clock():
+    machine = FallMachine("cam", S)
+    fallen(machine)
+    still = dict(LYING, motion=0.0)
+    feed(machine, [f(2.1, **still), f(5.0, **LYING)])
+    assert machine.state is FallState.DOWN
+    feed(machine, [f(6.0, **still)])
+    assert feed(machine, [f(6.0 + S.inactivity_s - 0.5, **still)]) == []
+
+
+def test_an_unseen_fallen_person_still_times_out():
+    machine = FallMachine("cam", S)
+    fallen(machine)
+    feed(machine, [f(2.1, **dict(LYING, motion=0.0))])
+    events = feed(machine, [Features(t=2.1 + S.inactivity_s, present=False)])
+    assert [e.kind for e in events] == [EventKind.FALL_CONFIRMED]
+
+
+@pytest.mark.parametrize("settle", [False, True])
+def test_standing_up_for_long_enough_is_a_recovery(settle):
+    machine = FallMachine("cam", S)
+    fallen(machine)
+    if settle:
+        feed(machine, [f(2.1, **dict(LYING, motion=0.0))])
+    t0 = 3.0
+    frames = [f(t0 + i * 0.1, **STANDING) for i in range(int(S.recover_hold_s * 10) + 1)]
+    events = feed(machine, frames)
+    assert [e.kind for e in events] == [EventKind.RECOVERED]
+    assert machine.state is FallState.UPRIGHT
+
+
+def test_a_moment_upright_is_not_yet_a_recovery():
+    machine = FallMachine("cam", S)
+    fallen(machine)
+    assert feed(machine, [f(3.0, **STANDING), f(3.0 + S.recover_hold_s / 2, **STANDING),
+                          f(3.6, **LYING)]) == []
+    assert machine.state is FallState.DOWN
+
+
+def test_an_illegal_trigger_raises_and_changes_nothing():
+    machine = FallMachine("ward-3", S)
+    with pytest.raises(IllegalTransition, match="camera ward-3: cannot 'land' while 'upright'"):
+        machine.fire("land")
+    assert machine.state is FallState.UPRIGHT
+
+
+def test_every_transition_is_reachable_from_its_sources():
+    """The data and the machine agree: each (source, trigger) leads to its dest."""
+    for transition in TRANSITIONS:
+        sources = transition["source"]
+        for source in sources if isinstance(sources, list) else [sources]:
+            machine = FallMachine("cam", S)
+            machine.state = source
+            machine.fire(transition["trigger"])
+            assert machine.state is transition["dest"]
