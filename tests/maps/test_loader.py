@@ -184,9 +184,3 @@ def test_load_ward_raises_first_error_and_counts_the_rest(write_ward):
     assert "transfer_time" in message  # the lifts come before the places in the file
     assert f"(and 1 more; run 'carefleet map check {path}')" in message
 
-
-def test_example_in_the_format_documentation_is_valid(write_ward):
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "map-format.md").read_text()
-    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
-    ward = load_ward(write_ward(example))
-    assert len(ward.places_of_kind(PlaceKind.RESIDENT_ROOM)) == 2
