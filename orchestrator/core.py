@@ -233,6 +233,7 @@ class Orchestrator:
                 robot.trigger("arrive")
                 if task is not None:
                     task.arrived(self.now)
+                    self._report_arrival(robot, task)
                     self._progress(robot, task)
             else:
                 robot.trigger("halt")
@@ -543,6 +544,13 @@ class Orchestrator:
             robot.trigger("undock")
         if robot.state is RobotState.IDLE and robot.queue:
             self._start_next(robot)
+
+    def _report_arrival(self, robot: Robot, task: Task) -> None:
+        """A robot at a fall tells staff it is there and streaming, so they can look in."""
+        if isinstance(task, FallResponse) and task.reached_at == self.now:
+            self._notify(Severity.URGENT, "fall_robot_arrived",
+                         f"{robot.id} is with the resident in {self._label(task.room)}, "
+                         "camera streaming", task=task, robot=robot, place=task.room)
 
     def _check_charged(self, robot: Robot) -> None:
         task = self.tasks[robot.task] if robot.task else None

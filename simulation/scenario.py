@@ -18,6 +18,7 @@ from carefleet.errors import InputError
 from carefleet.maps import DEMO_WARD, WARDS_DIR, load_ward
 from carefleet.maps.model import PlaceKind, Ward
 from carefleet.orchestrator.schedules import MealService, PatrolSchedule, Schedule, parse_clock
+from carefleet.tasks.requests import build_task
 from carefleet.robots.model import Battery, Capability, RobotProfile, RobotSpec
 from carefleet.simulation.kpi import KPI_DEFINITIONS
 from carefleet.yamlfile import Reader, load_yaml
@@ -265,8 +266,10 @@ def _happenings(top: Reader, ward: Ward, robots: set[str], start: datetime,
         if kind == "battery":
             args["level"] = event.number("level", minimum=0, maximum=1)
         if kind == "submit":
-            args["task"] = dict(event.mapping("task").data)
+            args["task"] = event.mapping("task").data
             args["by"] = event.str("by", "staff")
+            build_task(args["task"], task_id="scenario-check", now=at, requested_by=args["by"],
+                       ward=ward, source=event.source, field=event.field("task"))   # refuse a bad request before the run
         if kind == "cancel":
             args["task"] = event.str("task")
         result.append(Happening(at=at, kind=kind, args=args, line=event.line))

@@ -35,9 +35,13 @@ _DEFAULT_PRIORITY = {"fall_response": Priority.URGENT, "charge": Priority.HIGH}
 
 
 def build_task(request: dict[str, Any], *, task_id: str, now: float, requested_by: str,
-               ward: Ward, source: str = "task request") -> Task:
-    """Validate ``request`` against ``ward`` and build the task (state ``queued``)."""
-    reader = Reader(source, request)
+               ward: Ward, source: str = "task request", field: str = "") -> Task:
+    """Validate ``request`` against ``ward`` and build the task (state ``queued``).
+
+    ``source`` and ``field`` locate the request in error messages (a file and the
+    dotted path of the request inside it).
+    """
+    reader = Reader(source, request, field)
     kind = reader.str("kind", choices=sorted(TASK_TYPES))
     default_priority = _DEFAULT_PRIORITY.get(kind, Priority.NORMAL)
     priority = reader.convert("priority", lambda v: Priority.parse(str(v)), default_priority)
