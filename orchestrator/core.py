@@ -131,6 +131,7 @@ class Orchestrator:
         count = 0
         for record in records:
             task = task_from_record(record)
+            task.interrupt(same_robot=False)   # whatever a robot carried, it may not be ours
             task.history.append((self.now, TaskState.QUEUED.value, "resumed after restart"))
             task.reason = "resumed after restart"
             self.tasks[task.id] = task
