@@ -43,6 +43,7 @@ class FallSettings:
     min_descent_speed: float
     down_height_ratio: float
     lying_aspect: float
+    min_body_area: float
     land_within_s: float
     down_hold_s: float
     still_motion: float

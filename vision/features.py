@@ -34,6 +34,8 @@ class Features:
     """Box height over the upright height: ~1 standing, ~0.6 sitting, under 0.5 lying."""
     aspect: float = 0.0
     """Box width over height: under 1 upright, above 1 lying across the view."""
+    area_ratio: float = 1.0
+    """Box area over the upright box's area: ~1 for a whole body standing or lying."""
     angle: float = 90.0
     """Long axis of the silhouette from horizontal, degrees."""
     drop: float = 0.0
@@ -49,11 +51,13 @@ class FeatureTracker:
 
     def __init__(self, settings: FallSettings) -> None:
         self.settings = settings
-        self._upright: deque[tuple[float, float]] = deque()
+        self._upright: deque[tuple[float, float, float]] = deque()
         self._tops: deque[tuple[float, float]] = deque()
         self._rates: deque[tuple[float, float]] = deque()
         self._heights: deque[float] = deque(maxlen=3)
+        self._recent_tops: deque[float] = deque(maxlen=3)
         self._reference = 0.0
+        self._reference_area = 0.0
         self._previous: tuple[int, int, int, int] | None = None
 
     def update(self, observation: Observation | None, t: float) -> Features:
@@ -66,11 +70,13 @@ class FeatureTracker:
             self._new_track()
         self._previous = observation.box
         self._heights.append(h)
-        steady = sorted(self._heights)[len(self._heights) // 2]
-        reference = self._reference_height(t, steady, h / max(w, 1))
-        drop, speed = self._descent(t, y, reference)
+        self._recent_tops.append(y)
+        steady = _median(self._heights)
+        reference = self._reference_height(t, steady, w * h)
+        drop, speed = self._descent(t, _median(self._recent_tops), reference)
         return Features(t=t, present=True, box=observation.box, reference_height=reference,
                         height_ratio=h / reference, aspect=w / max(h, 1),
+                        area_ratio=w * h / max(self._reference_area, 1.0),
                         angle=observation.angle, drop=drop, drop_speed=speed,
                         motion=observation.motion)
 
@@ -78,29 +84,34 @@ class FeatureTracker:
         """Forget the geometry history: the box jumped to another blob (another person,
         a moved chair) or the person was out of sight. A jump between two blobs is not a
         descent, however far down the second one is."""
-        for history in (self._upright, self._tops, self._rates, self._heights):
+        for history in (self._upright, self._tops, self._rates, self._heights,
+                        self._recent_tops):
             history.clear()
-        self._reference = 0.0
+        self._reference = self._reference_area = 0.0
 
-    def _reference_height(self, t: float, steady: float, shape: float) -> float:
+    def _reference_height(self, t: float, steady: float, area: float) -> float:
         """Tallest steady (median of 3) upright height in the window; kept while lying.
 
         Until an upright posture has been seen (a clip that starts with the person
-        sitting), the tallest height seen so far stands in for it.
+        sitting), the tallest height seen so far stands in for it. The box area at that
+        height is kept too, to tell a whole lying body from a part of one.
         """
         window = self.settings.reference_window_s
-        if shape >= UPRIGHT_SHAPE:
-            self._upright.append((t, steady))
+        if steady * steady >= UPRIGHT_SHAPE * area:  # height / width >= UPRIGHT_SHAPE
+            self._upright.append((t, steady, area))
         while self._upright and self._upright[0][0] < t - window:
             self._upright.popleft()
         if self._upright:
-            self._reference = max(h for _, h in self._upright)
-        else:
-            self._reference = max(self._reference, steady)
+            _, self._reference, self._reference_area = max(self._upright, key=lambda u: u[1])
+        elif steady > self._reference:
+            self._reference, self._reference_area = steady, area
         return max(self._reference, 1.0)
 
     def _descent(self, t: float, top: float, reference: float) -> tuple[float, float]:
         """Drop of the box top from its highest point in the window, and its peak speed.
+
+        ``top`` is the median of the last three box tops: a head that splits off the
+        silhouette for one frame is not a drop.
 
         The speed is the fastest drop over any ``SPEED_SPAN_S`` in the window: a fall's
         slow start (losing balance) must not dilute the fast part (the collapse).
@@ -119,12 +130,21 @@ class FeatureTracker:
 
 
 def is_low(features: Features, settings: FallSettings) -> bool:
-    """Lying or collapsed: well under the upright height, or wider than tall."""
-    return (features.height_ratio <= settings.down_height_ratio
-            or features.aspect >= settings.lying_aspect)
+    """A whole body lying or collapsed: well under the upright height, or wider than tall.
+
+    A box much smaller than the upright one is a part of the person (the only part that
+    differs from a background learnt while they stood still), not a body on the floor.
+    """
+    return (features.area_ratio >= settings.min_body_area
+            and (features.height_ratio <= settings.down_height_ratio
+                 or features.aspect >= settings.lying_aspect))
 
 
 def is_up(features: Features, settings: FallSettings) -> bool:
     """Standing again: back near the upright height and taller than wide."""
     return (features.height_ratio >= settings.recover_height_ratio
             and features.aspect < settings.lying_aspect)
+
+
+def _median(values: deque[float]) -> float:
+    return sorted(values)[len(values) // 2]
