@@ -1,0 +1,161 @@
+"""Schedules in ward-local time (Asia/Shanghai for the demo ward): meal services fire once
+per slot, survive a restart through their marks, and are cut into trips; night patrols
+run until the end of their window the next morning."""
+
+from __future__ import annotations
+
+from datetime import time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from carefleet.orchestrator.events import Tick
+from carefleet.orchestrator.journal import ScheduleMarked
+from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, next_slot,
+                                              parse_clock, slots_between, trips)
+from carefleet.tasks.meal import MealDelivery
+from carefleet.tasks.patrol import Patrol
+
+ZONE = ZoneInfo("Asia/Shanghai")
+LUNCH = MealService(name="lunch", at=time(12, 0))
+NIGHT = PatrolSchedule(name="night", start=time(22, 0), end=time(6, 0),
+                       checkpoints=("checkpoint_f1_wing", "checkpoint_f2_wing"))
+
+
+def meals(fleet) -> list[MealDelivery]:
+    return [t for t in fleet.orch.tasks.values() if isinstance(t, MealDelivery)]
+
+
+def test_lunch_fires_exactly_once_when_time_passes_noon(make_fleet, profiles, local_time) -> None:
+    fleet = make_fleet([("r1", profiles.meal, "kitchen"), ("r2", profiles.all_round, "charger_f1")],
+                       schedules=[LUNCH])
+    assert fleet.orch.next_wakeup() == local_time(2, 12)
+    fleet.feed(Tick(), at=local_time(2, 11, 59))
+    assert meals(fleet) == []
+    fleet.feed(Tick(), at=local_time(2, 12))
+    fired = meals(fleet)
+    # every resident room (32), in trips of the smallest tray count (all-round: 2 trays)
+    assert len(fired) == 16 and all(len(t.rooms) == 2 for t in fired)
+    assert fired[0].rooms == ["room_101", "room_102"]
+    assert {t.due for t in fired} == {local_time(2, 12)}
+    assert {t.meal for t in fired} == {"lunch"}
+    assert {t.requested_by for t in fired} == {"schedule:lunch"}
+    assert ScheduleMarked(name="lunch", until=local_time(2, 12)) in fleet.batch
+    fleet.feed(Tick(), at=local_time(2, 12, 30))
+    fleet.feed(Tick(), at=local_time(2, 23))
+    assert len(meals(fleet)) == 16
+    assert fleet.orch.next_wakeup() <= local_time(3, 12)
+    fleet.feed(Tick(), at=local_time(3, 12, 1))                  # the next day: once more
+    assert len(meals(fleet)) == 32
+
+
+def test_missed_slots_fire_once_each_after_a_long_gap(make_fleet, profiles, local_time) -> None:
+    fleet = make_fleet([("r1", profiles.meal, "kitchen")],
+                       schedules=[MealService(name="lunch", at=time(12), rooms=("room_101",))])
+    fleet.feed(Tick(), at=local_time(4, 13))                     # slept through two noons... three
+    assert sorted(t.due for t in meals(fleet)) == [local_time(2, 12), local_time(3, 12),
+                                                   local_time(4, 12)]
+
+
+@pytest.mark.parametrize("with_marks", [True, False])
+def test_restored_marks_keep_a_slot_from_firing_twice(make_fleet, profiles, local_time,
+                                                     with_marks: bool) -> None:
+    fleet = make_fleet([("r1", profiles.meal, "kitchen")], schedules=[LUNCH])
+    fleet.feed(Tick(), at=local_time(2, 12))
+    marks = {e.name: e.until for e in fleet.journal if isinstance(e, ScheduleMarked)}
+    assert marks == {"lunch": local_time(2, 12)}
+    # the restarted process starts a little before noon (its clock was behind)
+    restarted = make_fleet([("r1", profiles.meal, "kitchen")], schedules=[LUNCH],
+                           start=local_time(2, 11, 58))
+    restarted.orch.restore([], marks if with_marks else {})
+    restarted.feed(Tick(), at=local_time(2, 12, 5))
+    assert (len(meals(restarted)) == 0) is with_marks
+
+
+def test_rooms_are_cut_into_trips_of_the_smallest_tray_count(make_fleet, profiles,
+                                                            local_time) -> None:
+    service = MealService(name="supper", at=time(17, 30), pickup_timeout=90.0,
+                          rooms=("room_101", "room_102", "room_103", "room_104", "room_105"))
+    fleet = make_fleet([("big", profiles.meal, "kitchen"), ("small", profiles.all_round, "lounge"),
+                        ("walker", profiles.patrol, "charger_f2")], schedules=[service])
+    fleet.feed(Tick(), at=local_time(2, 17, 30))
+    assert [t.rooms for t in meals(fleet)] == [["room_101", "room_102"], ["room_103", "room_104"],
+                                               ["room_105"]]
+    assert {t.pickup_timeout for t in meals(fleet)} == {90.0}
+
+
+def test_night_patrol_runs_until_six_next_morning(make_fleet, profiles, local_time) -> None:
+    fleet = make_fleet([("r1", profiles.patrol, "charger_f1")], schedules=[NIGHT])
+    assert fleet.orch.next_wakeup() == local_time(2, 22)
+    fleet.feed(Tick(), at=local_time(2, 22))
+    [patrol] = [t for t in fleet.orch.tasks.values() if isinstance(t, Patrol)]
+    assert patrol.until == local_time(3, 6) and patrol.rounds is None
+    assert patrol.checkpoints == ["checkpoint_f1_wing", "checkpoint_f2_wing"]
+    assert (patrol.due, patrol.requested_by) == (local_time(2, 22), "schedule:night")
+    assert patrol.robot == "r1"
+
+
+def test_patrol_schedule_with_rounds_has_no_end_time(make_fleet, profiles, local_time) -> None:
+    schedule = PatrolSchedule(name="evening", start=time(19), end=time(21), rounds=2,
+                              checkpoints=("lounge",))
+    fleet = make_fleet([("r1", profiles.patrol, "charger_f1")], schedules=[schedule])
+    fleet.feed(Tick(), at=local_time(2, 19))
+    [patrol] = [t for t in fleet.orch.tasks.values() if isinstance(t, Patrol)]
+    assert (patrol.rounds, patrol.until) == (2, None)
+
+
+def test_next_wakeup_is_the_earliest_of_slots_and_deadlines(make_fleet, profiles,
+                                                           local_time) -> None:
+    fleet = make_fleet([("r1", profiles.meal, "kitchen")], schedules=[LUNCH, NIGHT])
+    assert fleet.orch.next_wakeup() == local_time(2, 12)
+    fleet.submit({"kind": "go_to", "place": "room_216"})
+    deadline = fleet.orch.robots["r1"].deadline
+    assert deadline is not None and fleet.orch.next_wakeup() == deadline < local_time(2, 12)
+    fleet.run()
+    assert fleet.orch.next_wakeup() == local_time(2, 12)
+    fleet.feed(Tick(), at=local_time(2, 12))
+    deadlines = [r.deadline for r in fleet.orch.robots.values() if r.deadline is not None]
+    assert fleet.orch.next_wakeup() == min(deadlines + [local_time(2, 22)])
+
+
+def test_no_schedules_and_nothing_in_flight_means_no_wakeup(make_fleet, profiles) -> None:
+    fleet = make_fleet([("r1", profiles.meal, "kitchen")])
+    assert fleet.orch.next_wakeup() is None
+
+
+# == pure helpers ==========================================================
+def test_slots_between_excludes_after_and_includes_until() -> None:
+    noon = slots_between(LUNCH, 0.0, 1e10, ZONE)[0]
+    assert slots_between(LUNCH, noon - 1, noon, ZONE) == [noon]
+    assert slots_between(LUNCH, noon, noon + 3600, ZONE) == []
+    assert next_slot(LUNCH, noon, ZONE) == noon + 86400
+
+
+def test_window_end_crosses_midnight() -> None:
+    start = slots_between(NIGHT, 1748822400.0, 1748822400.0 + 86400, ZONE)[0]
+    assert NIGHT.window_end(start, ZONE) - start == 8 * 3600
+
+
+@pytest.mark.parametrize(("rooms", "trays", "expected"), [
+    (["a", "b", "c", "d", "e"], 2, [["a", "b"], ["c", "d"], ["e"]]),
+    (["a", "b"], 4, [["a", "b"]]),
+    (["a", "b", "c"], 1, [["a"], ["b"], ["c"]]),
+    ([], 3, []),
+])
+def test_trips(rooms, trays, expected) -> None:
+    assert trips(rooms, trays) == expected
+
+
+def test_trips_need_a_tray() -> None:
+    with pytest.raises(ValueError):
+        trips(["a"], 0)
+
+
+@pytest.mark.parametrize("text", ["7", "noon", "25:00", "12:61", None])
+def test_parse_clock_refuses_bad_times(text) -> None:
+    with pytest.raises(ValueError, match="is not a clock time like 07:30"):
+        parse_clock(text)
+
+
+def test_parse_clock() -> None:
+    assert parse_clock("07:30") == time(7, 30)
