@@ -84,6 +84,8 @@ def parse_yaml(text: str, source: str) -> Any:
         raise InputError(source, f"malformed YAML: {exc.problem or exc}", line=line) from None
     except yaml.YAMLError as exc:
         raise InputError(source, f"malformed YAML: {exc}") from None
+    except ValueError as exc:   # a value YAML itself cannot build, e.g. the date 2026-13-01
+        raise InputError(source, f"malformed YAML: {exc}") from None
 
 
 class Reader:

@@ -103,7 +103,7 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     top = Reader(str(path), load_yaml(path))
     top.only("name", "description", "ward", "date", "start", "duration", "seed", "fleet",
-             "residents", "schedules", "events", "expect")
+             "residents", "schedules", "events", "expect", "on_time_window")
     ward_file = _ward_path(top, path.parent)
     ward = load_ward(ward_file)
     zone = ZoneInfo(ward.timezone)
@@ -206,12 +206,21 @@ def _schedules(top: Reader, ward: Ward) -> tuple[Schedule, ...]:
     schedules = top.mapping("schedules")
     schedules.only("meals", "patrols")
     result: list[Schedule] = []
+    seen: set[str] = set()
+
+    def unique(entry: Reader) -> str:
+        name = entry.str("name")
+        if name in seen:
+            raise entry.error("name", f"schedule name '{name}' is used twice")
+        seen.add(name)
+        return name
+
     for meal in schedules.items("meals", []):
         meal.only("name", "at", "rooms", "pickup_timeout")
         rooms = meal.strings("rooms", None)
         if rooms is not None:
             _check_places(meal, ward, "rooms", rooms, PlaceKind.RESIDENT_ROOM)
-        result.append(MealService(name=meal.str("name"), at=meal.convert("at", parse_clock),
+        result.append(MealService(name=unique(meal), at=meal.convert("at", parse_clock),
                                   rooms=tuple(rooms) if rooms else None,
                                   pickup_timeout=meal.number("pickup_timeout", 180.0, positive=True)))
     for patrol in schedules.items("patrols", []):
@@ -219,13 +228,9 @@ def _schedules(top: Reader, ward: Ward) -> tuple[Schedule, ...]:
         checkpoints = patrol.strings("checkpoints")
         _check_places(patrol, ward, "checkpoints", checkpoints)
         result.append(PatrolSchedule(
-            name=patrol.str("name"), start=patrol.convert("start", parse_clock),
+            name=unique(patrol), start=patrol.convert("start", parse_clock),
             end=patrol.convert("end", parse_clock), checkpoints=tuple(checkpoints),
             rounds=patrol.number("rounds", None, minimum=1, integer=True)))
-    names = [s.name for s in result]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
-    if duplicate:
-        raise schedules.error(None, f"schedule name '{duplicate}' is used twice")
     return tuple(result)
 
 

@@ -52,6 +52,7 @@ class SimRobot(RobotDriver):
         self._epoch = 0
         self._command: str | None = None
         self._route: Route | None = None
+        self._goal_place = ""
         self._route_start = 0.0
         self._activity = "idle"
         self._since = world.now
@@ -162,10 +163,11 @@ class SimRobot(RobotDriver):
             route = self.world.planner.route(self.position, waypoint, closed=self.world.closed,
                                              speed=self.profile.speed)
         except NoRoute as exc:
-            command = self._command
-            self._after(0.0, lambda: self._finish(command, Outcome.FAILED, str(exc)))
+            command, why = self._command, str(exc)
+            self._after(0.0, lambda: self._finish(command, Outcome.FAILED, why))
             return
         self._route, self._route_start = route, self.world.now
+        self._goal_place = place
         self.mode = DriverMode.BUSY
         self._set_activity("navigating", place)
         if self.world.now < self.stuck_until:
@@ -185,8 +187,7 @@ class SimRobot(RobotDriver):
         if self._route is None:
             return
         self._settle()
-        goal, command = self._route.end, self._command
-        place = self._place
+        goal, command, place = self._route.end, self._command, self._goal_place
         self._epoch += 1
         self._route = None
         self._command = command
@@ -253,11 +254,6 @@ class SimRobot(RobotDriver):
         battery = self.profile.battery
         missing = battery.charged * battery.capacity_wh - self.energy
         self._after(max(missing, 0.0) / battery.charge_w * 3600.0 + 1.0, self.heartbeat)
-
-    @property
-    def _place(self) -> str | None:
-        segments = self.record.segments
-        return segments[-1].place if segments and self._activity == "navigating" else None
 
     def _set_activity(self, activity: str, place: str | None) -> None:
         now = self.world.now

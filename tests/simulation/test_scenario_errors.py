@@ -44,7 +44,7 @@ BROKEN = {
                            "fleet.robots[1].id", 16, "tray_1"),
     "duplicate_schedule_name": ([("room_105, room_106]}",
                                   'room_105, room_106]}\n    - {name: breakfast, at: "08:30"}')],
-                                "schedules", None, "breakfast"),
+                                "schedules.meals[1].name", 20, "breakfast"),
     "unknown_robot_profile": ([("{id: tray_2, profile: meal_bot", "{id: tray_2, profile: mael_bot")],
                               "fleet.robots[1].profile", 16, "mael_bot"),
     "unknown_robot_start": ([("start: kitchen}", "start: moon}")], "fleet.robots[1].start", 16,
@@ -133,10 +133,6 @@ def test_a_ward_given_as_a_path_next_to_the_scenario(tmp_path, write_scenario):
     assert "my_ward.yaml" in str(caught.value) and "\n" not in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an impossible date (2026-13-01) is parsed by "
-                   "PyYAML's timestamp constructor, whose ValueError escapes "
-                   "carefleet.yamlfile.parse_yaml (it catches only yaml.YAMLError): "
-                   "load_scenario raises ValueError, and `carefleet sim` shows a traceback", raises=ValueError)
 def test_an_impossible_date_is_an_input_error(write_scenario, capsys):
     path = write_scenario(("date: 2026-12-01", "date: 2026-13-01"))
     try:
@@ -148,18 +144,11 @@ def test_an_impossible_date_is_an_input_error(write_scenario, capsys):
     assert main(["sim", str(path), "--quiet"]) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Scenario.on_time_window is read by "
-                   "scenario._on_time_window(), but load_scenario's top.only(...) list lacks "
-                   "'on_time_window', so setting it is rejected as an unknown field", raises=InputError)
 def test_on_time_window_can_be_set(write_scenario):
     path = write_scenario(("seed: 3\n", "seed: 3\non_time_window: 45\n"))
     assert load_scenario(path).on_time_window == 45
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): a duplicate schedule name is reported "
-                   "at the line of the 'schedules' block's first key (18) with field "
-                   "'schedules', not at the duplicate entry (line 20, schedules.meals[1].name); "
-                   "a duplicate robot id does point at its entry", raises=AssertionError)
 def test_duplicate_schedule_name_points_at_the_duplicate(write_scenario):
     path = write_scenario(("room_105, room_106]}",
                            'room_105, room_106]}\n    - {name: breakfast, at: "08:30"}'))

@@ -196,10 +196,6 @@ def test_break_down_reports_error_and_refuses_work(bot, world, planner):
     assert bot.robot.navigate("c4", "kitchen", "f1_service") is Reply.ACCEPTED
 
 
-@pytest.mark.xfail(strict=True, raises=NameError, reason=(
-    "BUG: SimRobot._drive_to schedules `lambda: self._finish(command, Outcome.FAILED, str(exc))` "
-    "inside `except NoRoute as exc:`; Python unbinds `exc` when the except block ends, so the "
-    "timer raises NameError instead of reporting FAILED (robots/drivers/sim.py, _drive_to)"))
 def test_navigate_to_an_unreachable_place_fails(bot, world, planner):
     world.closed = frozenset({"lift_a"})
     assert bot.robot.navigate("c1", "room_201", planner.waypoint_of("room_201")) is Reply.ACCEPTED
@@ -321,11 +317,6 @@ def test_timeline_segments_follow_the_activities(bot, world, planner):
     assert record.segments[-1].end == world.now
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: SimRobot._replan takes the destination place from SimRobot._place, which reads "
-    "record.segments[-1] (the segment *before* the current drive) instead of the current "
-    "segment's place (_segment_place), so after a re-plan (closure or stuck) the rest of the "
-    "drive is recorded with the wrong place (None here) on the timeline"))
 def test_a_replanned_drive_keeps_its_place_on_the_timeline(bot, world, planner):
     world.run_for(10.0)
     bot.robot.navigate("c1", "room_116", "f1_door_7")

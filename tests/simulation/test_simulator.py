@@ -146,11 +146,6 @@ def test_the_run_stays_inside_its_time(runner, write_scenario):
         assert all(result.start <= at <= result.end for at, _, _ in task["history"])
 
 
-@pytest.mark.xfail(strict=True, raises=NameError, reason=(
-    "BUG: a passage closing under a robot that then has no route at all (here the only lift, "
-    "while it drives to floor 2) crashes the whole simulation with NameError: "
-    "SimRobot._drive_to's NoRoute handler schedules a lambda using `exc`, which Python has "
-    "unbound by the time the timer fires"))
 def test_the_lift_closing_under_a_robot_on_its_way_does_not_crash_the_run(runner, write_scenario):
     path = write_scenario((FALL, '{at: "07:10", kind: submit, task: {kind: go_to, place: room_216}}'
                                  '\n  - {at: "07:10:05", kind: close, what: lift_a, duration: 600}'))
