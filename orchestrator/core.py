@@ -44,7 +44,7 @@ from carefleet.robots.lifecycle import Robot, RobotState
 from carefleet.robots.model import Capability, RobotSpec
 from carefleet.tasks.errands import Charge
 from carefleet.tasks.fall_response import FallResponse
-from carefleet.tasks.model import Act, DockAt, Go, Priority, Task, TaskState
+from carefleet.tasks.model import FINAL, Act, DockAt, Go, Priority, Task, TaskState
 from carefleet.tasks.requests import build_task, task_from_record
 
 ORCHESTRATOR = "orchestrator"
@@ -122,14 +122,19 @@ class Orchestrator:
         return min(times) if times else None
 
     # == restart ===========================================================
-    def restore(self, records: Iterable[dict[str, Any]], marks: dict[str, float]) -> int:
+    def restore(self, records: Iterable[dict[str, Any]], marks: dict[str, float], *,
+                used_ids: Iterable[str] = ()) -> int:
         """Take back every unfinished task from the store after a restart.
 
         Robots are unknown until they report, so every task goes back to ``queued``
-        with its progress (rooms already served stay served). Returns the count.
+        with its progress (rooms already served stay served); finished records are
+        skipped. ``used_ids`` (every id in the store) keeps new ids from colliding
+        with finished tasks. Returns the number of tasks resumed.
         """
         count = 0
         for record in records:
+            if record.get("state") in {state.value for state in FINAL}:
+                continue
             task = task_from_record(record)
             task.interrupt(same_robot=False)   # whatever a robot carried, it may not be ours
             task.history.append((self.now, TaskState.QUEUED.value, "resumed after restart"))
@@ -137,7 +142,7 @@ class Orchestrator:
             self.tasks[task.id] = task
             self._dirty.add(task.id)
             count += 1
-        self._next_task = max([self._next_task] + [_serial(t) for t in self.tasks])
+        self._next_task = max([self._next_task] + [_serial(t) for t in [*self.tasks, *used_ids]])
         self.marks.update({k: v for k, v in marks.items() if k in self.schedules})
         self._audit(ORCHESTRATOR, "restarted", detail={"tasks_resumed": count})
         self._save_dirty()
@@ -153,14 +158,16 @@ class Orchestrator:
     def submit(self, request: dict[str, Any], requested_by: str, *,
                task_id: str | None = None, source: str = "task request") -> Task:
         """Validate and accept a task (also used by schedules and device rules)."""
+        generated = task_id is None
         if task_id is None:
-            self._next_task += 1
-            task_id = f"t{self._next_task:05d}"
+            task_id = f"t{self._next_task + 1:05d}"
         task = build_task(request, task_id=task_id, now=self.now, requested_by=requested_by,
                           ward=self.ward, source=source)
         pinned = task.pinned_robot
         if pinned is not None and pinned not in self.robots:
             raise InputError(source, f"unknown robot '{pinned}'", field="robot")
+        if generated:
+            self._next_task += 1
         task.history.append((self.now, TaskState.QUEUED.value, "accepted"))
         self.tasks[task.id] = task
         self._dirty.add(task.id)

@@ -235,6 +235,10 @@ class TaskStore:
         rows = self._db.execute(f"SELECT record FROM tasks {_BY_CREATION}")
         return [json.loads(record) for (record,) in rows]
 
+    def task_ids(self) -> list[str]:
+        """Every task id ever stored: a restarted orchestrator must not hand them out again."""
+        return [task_id for (task_id,) in self._db.execute("SELECT id FROM tasks")]
+
     def task(self, task_id: str) -> dict[str, Any] | None:
         """The latest record of ``task_id``, or None if it was never saved."""
         row = self._db.execute("SELECT record FROM tasks WHERE id = ?", (task_id,)).fetchone()

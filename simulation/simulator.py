@@ -219,7 +219,8 @@ class Simulation:
         self.store.close()
         self.store = TaskStore(self.db_path)
         self.orchestrator = self._new_orchestrator()
-        self.orchestrator.restore(self.store.open_tasks(), self.store.marks())
+        self.orchestrator.restore(self.store.open_tasks(), self.store.marks(),
+                                  used_ids=self.store.task_ids())
         self.store.write(self.orchestrator.take_journal(), now=self.now)
         self.lost += sorted(accepted - set(self.orchestrator.tasks))
         for task in self.orchestrator.tasks.values():

@@ -239,6 +239,9 @@ def lifecycle_diagram() -> str:
 
 
 def _plain(value: Any) -> Any:
+    """A detached, JSON-able copy: a saved record must not change with the live task."""
     if isinstance(value, (list, tuple, set, frozenset)):
-        return list(value)
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
     return value

@@ -408,8 +408,6 @@ def test_unknown_ids_raise_input_error_and_change_nothing(make_fleet, profiles, 
     assert fleet.orch.take_journal() == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a refused TaskSubmitted still uses up a task id "
-                   "(Orchestrator.submit increments _next_task before build_task validates)")
 def test_refused_submission_does_not_use_up_an_id(make_fleet, profiles) -> None:
     fleet = make_fleet([("r1", profiles.meal, "kitchen")])
     with pytest.raises(InputError):
@@ -488,8 +486,6 @@ def test_every_accepted_task_is_saved_with_its_first_commands(make_fleet, profil
                for e in batch)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Task.to_record puts the live delivered_at dict in "
-                   "the record (_plain copies lists only), so a journaled TaskSaved changes later")
 def test_journaled_record_is_a_snapshot(make_fleet, profiles) -> None:
     fleet = make_fleet([("r1", profiles.meal, "kitchen")])
     fleet.submit({"kind": "meal_delivery", "rooms": ["room_101"]})
@@ -543,14 +539,12 @@ def test_restore_gets_open_tasks_back_queued_with_progress(make_fleet, profiles)
     assert "r1 perform await_pickup room_101" not in restarted.trace()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: restore() sets the id counter from the restored "
-                   "(open) tasks only, so a new task reuses the id of a finished stored task")
 def test_ids_continue_without_collision_after_restore(make_fleet, profiles) -> None:
     fleet = _before_restart(make_fleet, profiles)
     store = _store(fleet.journal)
     restarted = make_fleet([("r1", profiles.meal, "kitchen"), ("r2", profiles.patrol, "room_216")],
                            start=fleet.now + 60)
-    restarted.orch.restore(_open(store), {})
+    restarted.orch.restore(_open(store), {}, used_ids=list(store))
     restarted.submit(GO_TO_101)
     new_ids = set(restarted.orch.tasks) - {"t00001"}
     assert new_ids and not new_ids & set(store)
@@ -599,3 +593,14 @@ def test_task_whose_only_route_is_closed_waits(make_fleet, profiles) -> None:
     out = fleet.feed(PassageChanged(what="wing_corridor_f1", closed=False), at=fleet.now + 60)
     assert [c.place for c in out if isinstance(c, Navigate)] == ["room_105"]
     assert task.state is TaskState.ACTIVE
+
+
+def test_restore_skips_finished_records(make_fleet, profiles) -> None:
+    fleet = _before_restart(make_fleet, profiles)
+    store = _store(fleet.journal)
+    finished = {i for i, record in store.items() if record["state"] == "completed"}
+    assert finished
+    restarted = make_fleet([("r1", profiles.meal, "kitchen")], start=fleet.now + 60)
+    restored = restarted.orch.restore(list(store.values()), {}, used_ids=list(store))
+    assert restored == len(store) - len(finished)
+    assert not finished & set(restarted.orch.tasks)
