@@ -18,8 +18,6 @@ import base64
 import html
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -39,6 +37,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
+from carefleet.files import write_atomically  # noqa: E402
 from carefleet.simulation.kpi import (KPI_DEFINITIONS, NOT_WORKING, Kpis,  # noqa: E402
                                       delivery_latencies, format_value, robot_utilisation)
 from carefleet.simulation.result import Happening, Segment, SimResult  # noqa: E402
@@ -76,13 +75,13 @@ def write_html(result: SimResult, kpis: Kpis, verdicts: Verdicts, path: str | Pa
                on_time_window: float = 30.0) -> Path:
     """Write the one-file HTML report; ``on_time_window`` (min) is drawn on the meal chart."""
     page = render_html(result, kpis, verdicts, on_time_window=on_time_window)
-    return _write_atomically(Path(path), page.encode("utf-8"))
+    return write_atomically(Path(path), page.encode("utf-8"))
 
 
 def write_json(result: SimResult, kpis: Kpis, verdicts: Verdicts, path: str | Path) -> Path:
     """Write the machine-readable report (see ``report_document``)."""
     text = json.dumps(report_document(result, kpis, verdicts), indent=2, ensure_ascii=False)
-    return _write_atomically(Path(path), (text + "\n").encode("utf-8"))
+    return write_atomically(Path(path), (text + "\n").encode("utf-8"))
 
 
 def report_document(result: SimResult, kpis: Kpis, verdicts: Verdicts) -> dict[str, Any]:
@@ -597,18 +596,3 @@ figure{margin:0}img{max-width:100%;height:auto}figcaption{color:#666;font-size:.
 
 
 # -- writing ----------------------------------------------------------------------
-
-def _write_atomically(path: Path, data: bytes) -> Path:
-    """Write to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)      # mkstemp makes it 0600; a report is meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path

@@ -376,18 +376,3 @@ def test_writes_leave_no_temporary_files(tmp_path: Path) -> None:
     write_json(result, compute_kpis(result), VERDICTS, tmp_path / "r.json")
     assert os.listdir(tmp_path) == ["r.json"]
 
-
-def test_failed_write_keeps_the_old_report(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "r.json"
-    target.write_text("old report")
-
-    def refuse(*_: object) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(report.os, "replace", refuse)
-    result = sample_result()
-    with pytest.raises(OSError, match="disk full"):
-        write_json(result, compute_kpis(result), VERDICTS, target)
-    assert target.read_text() == "old report"
-    assert os.listdir(tmp_path) == ["r.json"]

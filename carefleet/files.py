@@ -1,0 +1,37 @@
+"""Writing output files so that a crash or a full disk never leaves half a file behind."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from carefleet.errors import InputError
+
+
+def write_atomically(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    Missing parent folders are created; a path that cannot be written (no permission,
+    a folder in the way) is the caller's mistake and becomes a one-line ``InputError``.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)      # mkstemp makes it 0600; a report is meant to be shared
+        os.replace(temporary, path)
+    except IsADirectoryError:
+        Path(temporary).unlink(missing_ok=True)
+        raise InputError(str(path), "cannot write: it is a folder") from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
