@@ -11,6 +11,7 @@ found all the same.
 from __future__ import annotations
 
 import math
+import weakref
 from importlib.util import find_spec
 
 import cv2
@@ -42,6 +43,9 @@ class PoseBackend:
         self._solution = mp.solutions.pose
         self._pose = self._solution.Pose(static_image_mode=False,
                                          model_complexity=model_complexity)
+        # The graph holds native threads and buffers: free them with the camera state,
+        # not at exit (an evaluation creates one per clip).
+        weakref.finalize(self, self._pose.close)
         self._previous: np.ndarray | None = None
 
     def observe(self, frame: np.ndarray, t: float) -> Observation | None:
