@@ -57,11 +57,16 @@ class Severity(str, Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotifyStaff:
-    """Tell staff something (pager, dashboard). ``key`` names the message for translation."""
+    """Tell staff something (pager, dashboard).
+
+    ``key`` and ``params`` name the message for ``carefleet.messages.render`` in the
+    reader's language; ``text`` is the English rendering.
+    """
 
     severity: Severity
     key: str
     text: str
+    params: dict[str, str] = field(default_factory=dict)
     task_id: str | None = None
     robot_id: str | None = None
     place: str | None = None

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from carefleet.errors import InputError
+from carefleet.messages import render
 from carefleet.maps.model import PlaceKind, Ward
 from carefleet.maps.routing import Planner
 from carefleet.orchestrator.allocation import Allocator, Offer
@@ -175,9 +176,8 @@ class Orchestrator:
                     detail={"kind": task.kind, "priority": task.priority.name.lower(),
                             "summary": task.summary()})
         if isinstance(task, FallResponse):
-            self._notify(Severity.URGENT, "fall_detected",
-                         f"Possible fall in {self._label(task.room)} ({task.source or requested_by})",
-                         task=task, place=task.room)
+            self._notify(Severity.URGENT, "fall_detected", task=task, place=task.room,
+                         source=task.source or requested_by)
         return task
 
     def _on_cancelled(self, event: TaskCancelled) -> None:
@@ -204,8 +204,7 @@ class Orchestrator:
             if robot.state is not RobotState.EMERGENCY_STOP:
                 self._hand_back_all(robot, "emergency stop pressed", count_attempt=False)
                 robot.trigger("estop")
-                self._notify(Severity.WARNING, "robot_estop",
-                             f"{robot.id}: emergency stop pressed", robot=robot)
+                self._notify(Severity.WARNING, "robot_estop", robot=robot)
             return
         if robot.state is RobotState.OFFLINE:
             robot.trigger("connect")
@@ -214,8 +213,7 @@ class Orchestrator:
         elif robot.state is RobotState.FAULT and mode is DriverMode.READY:
             robot.trigger("recover")
             robot.error = None
-            self._notify(Severity.INFO, "robot_recovered", f"{robot.id} is working again",
-                         robot=robot)
+            self._notify(Severity.INFO, "robot_recovered", robot=robot)
             self._rebalance()
         elif robot.state is RobotState.EMERGENCY_STOP:
             robot.trigger("release")
@@ -283,14 +281,12 @@ class Orchestrator:
         if event.kind == "fall":
             self._on_fall(FallDetected(room=event.room, source=event.device_id))
         elif event.kind == "call_button":
-            self._notify(Severity.WARNING, "call_button",
-                         f"Call button pressed in {self._label(event.room)}", place=event.room)
+            self._notify(Severity.WARNING, "call_button", place=event.room)
             self.submit({"kind": "go_to", "place": event.room, "priority": "high"},
                         f"device:{event.device_id}", source=f"device {event.device_id}")
         else:
-            self._notify(Severity.INFO, f"device_{event.kind}",
-                         f"{event.kind.replace('_', ' ')} in {self._label(event.room)}",
-                         place=event.room)
+            self._notify(Severity.INFO, "device_event", place=event.room,
+                         device=event.device_id, event=event.kind.replace("_", " "))
 
     def _on_passage(self, event: PassageChanged) -> None:
         if event.what not in self.planner.closable:
@@ -384,8 +380,8 @@ class Orchestrator:
                 self._stop(robot)
                 self._hand_back(robot, task, "robot battery low", count_attempt=False)
         self._queue_charge(robot, Priority.HIGH, "battery low")
-        self._notify(Severity.INFO, "robot_low_battery",
-                     f"{robot.id} battery at {robot.battery:.0%}: going to charge", robot=robot)
+        self._notify(Severity.INFO, "robot_low_battery", robot=robot,
+                     battery=f"{robot.battery:.0%}")
 
     def _queue_charge(self, robot: Robot, priority: Priority, why: str) -> None:
         task = self.submit({"kind": "charge", "robot": robot.id,
@@ -556,9 +552,8 @@ class Orchestrator:
     def _report_arrival(self, robot: Robot, task: Task) -> None:
         """A robot at a fall tells staff it is there and streaming, so they can look in."""
         if isinstance(task, FallResponse) and task.reached_at == self.now:
-            self._notify(Severity.URGENT, "fall_robot_arrived",
-                         f"{robot.id} is with the resident in {self._label(task.room)}, "
-                         "camera streaming", task=task, robot=robot, place=task.room)
+            self._notify(Severity.URGENT, "fall_robot_arrived", task=task, robot=robot,
+                         place=task.room)
 
     def _check_charged(self, robot: Robot) -> None:
         task = self.tasks[robot.task] if robot.task else None
@@ -583,7 +578,7 @@ class Orchestrator:
         if robot.state is not RobotState.FAULT:
             robot.trigger("fail")
         robot.charger = None
-        self._notify(Severity.WARNING, "robot_fault", f"{robot.id} fault: {why}", robot=robot)
+        self._notify(Severity.WARNING, "robot_fault", robot=robot, reason=why)
 
     def _hand_back_all(self, robot: Robot, why: str, *, count_attempt: bool) -> None:
         self._stop(robot)
@@ -614,7 +609,7 @@ class Orchestrator:
     def _give_up(self, task: Task, why: str) -> None:
         self._close(task, "fail", why)
         severity = Severity.URGENT if task.priority is Priority.URGENT else Severity.WARNING
-        self._notify(severity, "task_failed", f"{task.summary()} failed: {why}", task=task)
+        self._notify(severity, "task_failed", task=task, reason=why)
 
     def _release(self, task: Task, trigger: str, why: str) -> None:
         """End ``task`` wherever it is (cancel, or completed by staff), freeing its robot."""
@@ -672,9 +667,18 @@ class Orchestrator:
         found = self.ward.places.get(place)
         return found.label if found else place
 
-    def _notify(self, severity: Severity, key: str, text: str, *, task: Task | None = None,
-                robot: Robot | None = None, place: str | None = None) -> None:
-        self._out.append(NotifyStaff(severity=severity, key=key, text=text,
+    def _notify(self, severity: Severity, key: str, *, task: Task | None = None,
+                robot: Robot | None = None, place: str | None = None, **extra: str) -> None:
+        """Page staff with message ``key`` (see ``carefleet/strings``), in English here."""
+        params = dict(extra)
+        if task is not None:
+            params["task"] = task.summary()
+        if robot is not None:
+            params["robot"] = robot.id
+        if place is not None:
+            params["place"] = self._label(place)
+        text = render(key, params)
+        self._out.append(NotifyStaff(severity=severity, key=key, text=text, params=params,
                                      task_id=task.id if task else None,
                                      robot_id=robot.id if robot else None, place=place))
         self._audit(ORCHESTRATOR, "staff_notified", task_id=task.id if task else None,

@@ -11,6 +11,7 @@ import sys
 from dataclasses import replace
 from typing import TextIO
 
+from carefleet.messages import DEFAULT_LANGUAGE, LANGUAGES
 from carefleet.simulation.kpi import compute_kpis, format_kpi_table
 from carefleet.simulation.report import overall_passed, write_html, write_json
 from carefleet.simulation.scenario import load_scenario
@@ -29,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", metavar="FILE",
                         help="keep the task store (SQLite) here instead of a temporary file")
     parser.add_argument("--seed", type=int, help="override the scenario's random seed")
+    parser.add_argument("--language", default=DEFAULT_LANGUAGE, choices=LANGUAGES,
+                        help="language of staff notifications in the report (default: en)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         scenario = replace(scenario, seed=args.seed)
     bar = None if args.quiet else ProgressBar(sys.stderr, scenario.name)
-    simulation = Simulation(scenario, db_path=args.db, progress=bar)
+    simulation = Simulation(scenario, db_path=args.db, progress=bar, language=args.language)
     try:
         result = simulation.run()
     finally:

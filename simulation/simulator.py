@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from carefleet.errors import InputError
 from carefleet.maps.routing import Planner
+from carefleet.messages import DEFAULT_LANGUAGE, catalogue, render
 from carefleet.orchestrator.commands import Command, NotifyStaff
 from carefleet.orchestrator.core import Orchestrator
 from carefleet.orchestrator.events import (DeviceEvent, Event, FallDetected, PassageChanged,
@@ -42,8 +43,10 @@ class Simulation:
     """One run of a scenario. ``run()`` plays it to the end and returns the result."""
 
     def __init__(self, scenario: Scenario, *, db_path: str | Path | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, language: str = DEFAULT_LANGUAGE) -> None:
+        catalogue(language)                     # refuse an unknown language up front
         self.scenario = scenario
+        self.language = language
         self.now = scenario.start
         self.rng = random.Random(scenario.seed)
         self.planner = Planner(scenario.ward)
@@ -138,8 +141,9 @@ class Simulation:
 
     def _carry_out(self, command: Command) -> None:
         if isinstance(command, NotifyStaff):
+            text = render(command.key, command.params, self.language)
             self.notifications.append(Notification(at=self.now, severity=command.severity.value,
-                                                   key=command.key, text=command.text,
+                                                   key=command.key, text=text,
                                                    task_id=command.task_id))
             if command.key == "fall_detected" and command.task_id:
                 self._staff_will_acknowledge(command.task_id)

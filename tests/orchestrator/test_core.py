@@ -161,7 +161,8 @@ def test_urgent_fall_preempts_meal_which_resumes_after_acknowledgement(make_flee
 
     out = fleet.feed(FallDetected(room="room_203", source="camera_203"), at=fleet.now + 5)
     assert out[0] == NotifyStaff(severity=Severity.URGENT, key="fall_detected",
-                                 text=out[0].text, task_id="t00002", place="room_203")
+                                 text="Possible fall in Room 203 (reported by camera_203)",
+                                 params=out[0].params, task_id="t00002", place="room_203")
     assert Stop(robot_id="r1", command_id=driving.command_id) in out
     assert [c.place for c in out if isinstance(c, Navigate)] == ["room_203"]
     fall = fleet.orch.tasks["t00002"]
