@@ -1,1 +1,1 @@
-"""orchestrator."""
+"""The orchestrator core (events in, commands out; no I/O, no wall clock), its allocation, schedules, journal and SQLite store."""

@@ -1,1 +1,1 @@
-"""simulation."""
+"""The simulated ward: scenarios, the virtual-clock simulator, KPIs and reports."""
