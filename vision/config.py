@@ -44,6 +44,8 @@ class FallSettings:
     down_height_ratio: float
     lying_aspect: float
     min_body_area: float
+    collapsed_drop: float
+    collapsed_height_ratio: float
     land_within_s: float
     down_hold_s: float
     still_motion: float

@@ -20,7 +20,7 @@ from transitions import EventData, Machine, MachineError
 from carefleet.errors import IllegalTransition
 from carefleet.vision.config import FallSettings, Zone
 from carefleet.vision.events import EventKind, FallEvent
-from carefleet.vision.features import Features, is_low, is_up
+from carefleet.vision.features import Features, is_collapsed, is_low, is_up
 
 
 class FallState(Enum):
@@ -74,6 +74,8 @@ class FallMachine:
         self._events: list[FallEvent] = []
         self._features = Features(t=0.0, present=False)
         self._descent_t = 0.0
+        self._high_top = 0.0
+        """Where the top of the box was before the descent (processing pixels)."""
         self._peak_speed = 0.0
         self._low_since: float | None = None
         self._up_since: float | None = None
@@ -110,6 +112,8 @@ class FallMachine:
     def _track_posture(self, f: Features) -> None:
         s = self.settings
         low, up = is_low(f, s), is_up(f, s)
+        if self.state is FallState.DESCENDING and not low:
+            low = is_collapsed(f, s, (f.box[1] - self._high_top) / f.reference_height)
         self._low_since = (self._low_since if self._low_since is not None else f.t) if low else None
         self._up_since = (self._up_since if self._up_since is not None else f.t) if up else None
 
@@ -120,6 +124,7 @@ class FallMachine:
         s = self.settings
         if f.drop >= s.min_descent and f.drop_speed >= s.min_descent_speed:
             self._descent_t, self._peak_speed = f.t, f.drop_speed
+            self._high_top = f.box[1] - f.drop * f.reference_height
             self.fire("descend")
 
     def _while_descending(self, f: Features) -> None:

@@ -140,6 +140,19 @@ def is_low(features: Features, settings: FallSettings) -> bool:
                  or features.aspect >= settings.lying_aspect))
 
 
+def is_collapsed(features: Features, settings: FallSettings, head_drop: float) -> bool:
+    """Fallen but not lying flat: the head stayed far below where it was before the
+    descent (``head_drop`` body heights) and the body is still well under its height.
+
+    This is the posture of a person slumped on the floor, or lying towards the camera,
+    whose box is neither short nor wide enough for ``is_low``. Only meaningful right
+    after a fast descent: a person sitting down keeps their head higher.
+    """
+    return (head_drop >= settings.collapsed_drop
+            and features.height_ratio <= settings.collapsed_height_ratio
+            and features.area_ratio >= settings.min_body_area)
+
+
 def is_up(features: Features, settings: FallSettings) -> bool:
     """Standing again: back near the upright height and taller than wide."""
     return (features.height_ratio >= settings.recover_height_ratio

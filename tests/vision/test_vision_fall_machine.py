@@ -11,9 +11,15 @@ from carefleet.vision.fall_machine import TRANSITIONS, FallMachine, FallState
 from carefleet.vision.features import Features
 
 S = default_config().fall
-STANDING = dict(box=(100, 40, 40, 120), height_ratio=1.0, aspect=0.33, motion=0.2)
-LYING = dict(box=(80, 160, 120, 40), height_ratio=0.33, aspect=3.0, motion=0.2)
-FAST_DROP = dict(drop=S.min_descent + 0.2, drop_speed=S.min_descent_speed + 1.0)
+STANDING = dict(box=(100, 40, 40, 120), height_ratio=1.0, aspect=0.33, motion=0.2,
+                reference_height=120.0)
+LYING = dict(box=(80, 160, 120, 40), height_ratio=0.33, aspect=3.0, motion=0.2,
+             reference_height=120.0)
+SLUMPED = dict(box=(90, 110, 60, 70), height_ratio=0.58, aspect=0.86, motion=0.2,
+               reference_height=120.0)
+FAST_DROP = dict(drop=0.6, drop_speed=S.min_descent_speed + 1.0)
+#: Mid-fall: the top of the box is already 0.6 heights (72 px) below where it stood.
+FALLING = dict(STANDING, box=(100, 40 + 72, 60, 90), **FAST_DROP)
 
 
 def f(t: float, **values) -> Features:
@@ -58,6 +64,23 @@ def test_descent_without_landing_low_is_aborted():
     frames += [f(1.1 + i * 0.1, **STANDING) for i in range(int(S.land_within_s * 10) + 2)]
     assert feed(machine, frames) == []
     assert machine.state is FallState.UPRIGHT
+
+
+def test_slumping_with_the_head_far_down_is_a_fall():
+    """Not short or wide enough to be lying, but the head stayed 0.6 heights down."""
+    machine = FallMachine("cam", S)
+    frames = [f(0.0, **STANDING), f(1.0, **FALLING)]
+    frames += [f(1.2 + i * 0.1, **SLUMPED) for i in range(9)]
+    assert [e.kind for e in feed(machine, frames)] == [EventKind.FALL_DETECTED]
+
+
+def test_sitting_down_fast_is_not_a_fall():
+    """Same height as slumping, but the head dropped only 0.3 heights: a chair."""
+    machine = FallMachine("cam", S)
+    seated = dict(SLUMPED, box=(90, 76, 60, 70))
+    frames = [f(0.0, **STANDING), f(1.0, **FALLING)]
+    frames += [f(1.2 + i * 0.1, **seated) for i in range(30)]
+    assert feed(machine, frames) == []
 
 
 def test_landing_in_a_zone_is_rest_not_a_fall():
