@@ -113,7 +113,7 @@ class FallMachine:
         s = self.settings
         low, up = is_low(f, s), is_up(f, s)
         if self.state is FallState.DESCENDING and not low:
-            low = is_collapsed(f, s, (f.box[1] - self._high_top) / f.reference_height)
+            low = is_collapsed(f, s, (f.box[1] - self._high_top) / max(f.reference_height, 1.0))
         self._low_since = (self._low_since if self._low_since is not None else f.t) if low else None
         self._up_since = (self._up_since if self._up_since is not None else f.t) if up else None
 

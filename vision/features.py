@@ -75,7 +75,7 @@ class FeatureTracker:
         reference = self._reference_height(t, steady, w * h)
         drop, speed = self._descent(t, _median(self._recent_tops), reference)
         return Features(t=t, present=True, box=observation.box, reference_height=reference,
-                        height_ratio=h / reference, aspect=w / max(h, 1),
+                        height_ratio=h / max(reference, h), aspect=w / max(h, 1),
                         area_ratio=w * h / max(self._reference_area, 1.0),
                         angle=observation.angle, drop=drop, drop_speed=speed,
                         motion=observation.motion)
@@ -93,8 +93,10 @@ class FeatureTracker:
         """Tallest steady (median of 3) upright height in the window; kept while lying.
 
         Until an upright posture has been seen (a clip that starts with the person
-        sitting), the tallest height seen so far stands in for it. The box area at that
-        height is kept too, to tell a whole lying body from a part of one.
+        sitting), the tallest box at least as tall as wide stands in for it. A person
+        seen only lying has no reference (0): their height is not a body height, so no
+        descent is measured. The box area at that height is kept too, to tell a whole
+        lying body from a part of one.
         """
         window = self.settings.reference_window_s
         if steady * steady >= UPRIGHT_SHAPE * area:  # height / width >= UPRIGHT_SHAPE
@@ -103,9 +105,9 @@ class FeatureTracker:
             self._upright.popleft()
         if self._upright:
             _, self._reference, self._reference_area = max(self._upright, key=lambda u: u[1])
-        elif steady > self._reference:
+        elif steady > self._reference and steady * steady >= area:  # at least as tall as wide
             self._reference, self._reference_area = steady, area
-        return max(self._reference, 1.0)
+        return self._reference
 
     def _descent(self, t: float, top: float, reference: float) -> tuple[float, float]:
         """Drop of the box top from its highest point in the window, and its peak speed.
@@ -116,6 +118,8 @@ class FeatureTracker:
         The speed is the fastest drop over any ``SPEED_SPAN_S`` in the window: a fall's
         slow start (losing balance) must not dilute the fast part (the collapse).
         """
+        if reference <= 0:
+            return 0.0, 0.0
         self._tops.append((t, top))
         while self._tops[0][0] < t - self.settings.descent_window_s:
             self._tops.popleft()
