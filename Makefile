@@ -11,7 +11,10 @@ STAMP  := $(VENV)/.installed
 POSE   := .venv-pose
 FALLDATA ?= ../shared/falldata
 
-.PHONY: demo test bench eval clean
+# Debian packages some tests need: chromium renders the HTML reports in a real browser.
+DEBIAN_PACKAGES := chromium
+
+.PHONY: demo test bench eval clean debian-packages
 
 $(STAMP): setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +25,16 @@ $(STAMP): setup.py Makefile
 demo: $(STAMP)
 	$(BIN)/carefleet sim simulation/scenarios/demo_day.yaml --report out/demo-report.html --json out/demo-report.json
 
-test: $(STAMP)
+test: $(STAMP) debian-packages
 	$(BIN)/python -m pytest -q
+
+debian-packages:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else echo "note: Debian packages$$missing are missing and need root: their tests are skipped"; fi; \
+	fi
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
