@@ -1,4 +1,7 @@
-"""Writing output files so that a crash or a full disk never leaves half a file behind."""
+"""Reading input files and writing output files with one-line errors naming the file.
+
+Output is written so that a crash or a full disk never leaves half a file behind.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,16 @@ import tempfile
 from pathlib import Path
 
 from carefleet.errors import InputError
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A UTF-8 text file's content; a missing or unreadable one is a one-line ``InputError``."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(str(path), f"{what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), f"cannot read {what}: {exc}") from None
 
 
 def write_atomically(path: str | Path, data: bytes) -> Path:

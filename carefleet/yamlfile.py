@@ -14,6 +14,7 @@ from typing import Any, Callable, TypeVar
 import yaml
 
 from carefleet.errors import InputError
+from carefleet.files import read_text
 
 T = TypeVar("T")
 _MISSING: Any = object()
@@ -64,14 +65,7 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG,
 
 def load_yaml(path: str | Path) -> Any:
     """Parse a YAML file; unreadable files and syntax errors become ``InputError``."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(path), "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read: {exc}") from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(read_text(path), str(path))
 
 
 def parse_yaml(text: str, source: str) -> Any:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from carefleet.errors import InputError
+from carefleet.files import read_text
 from carefleet.vision.config import CameraConfig
 from carefleet.vision.detector import Detector
 from carefleet.vision.events import EventKind, FallEvent
@@ -92,12 +93,7 @@ class ClipResult:
 def load_labels(path: str | Path) -> list[LabelledClip]:
     """Read the labels CSV; any bad row is an ``InputError`` naming the file and line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(path), "labels file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read labels: {exc}") from None
+    text = read_text(path, "labels file")
     reader = csv.DictReader(text.splitlines())
     missing = {"file", "label", "fall_start_frame"} - set(reader.fieldnames or ())
     if missing:
