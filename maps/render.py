@@ -21,6 +21,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from carefleet.files import write_atomically  # noqa: E402
 from carefleet.maps.model import Floor, Lane, PlaceKind, Ward  # noqa: E402
 
 Robots = Mapping[str, tuple[str, float, float]]
@@ -43,9 +44,7 @@ DPI = 110
 
 def render_ward(ward: Ward, out_path: str | Path, *, robots: Robots | None = None) -> Path:
     """Write the ward picture as a PNG file and return its path."""
-    out = Path(out_path)
-    out.write_bytes(render_ward_png(ward, robots=robots))
-    return out
+    return write_atomically(out_path, render_ward_png(ward, robots=robots))
 
 
 def render_ward_png(ward: Ward, *, robots: Robots | None = None) -> bytes:

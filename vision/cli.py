@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from carefleet.errors import InputError, SourceError
+from carefleet.files import write_atomically
 from carefleet.vision.config import CameraConfig, default_config, load_camera_config
 from carefleet.vision.detector import Detector
 from carefleet.vision.evaluate import ClipResult, evaluate, load_labels, summarise
@@ -117,7 +118,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json_path:
         figures = summary.as_dict() | {"backend": config.backend,
                                        "clips": [_clip_json(r) for r in results]}
-        args.json_path.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+        write_atomically(args.json_path, json.dumps(figures, indent=2).encode("utf-8"))
     if args.report:
         from carefleet.vision.report import write_report  # matplotlib only when asked
 

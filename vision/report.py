@@ -20,6 +20,7 @@ matplotlib.use("Agg")  # headless: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from carefleet.files import write_atomically  # noqa: E402
 from carefleet.vision.config import CameraConfig  # noqa: E402
 from carefleet.vision.evaluate import ClipResult, Summary  # noqa: E402
 
@@ -39,7 +40,7 @@ def write_report(path: str | Path, results: list[ClipResult], summary: Summary,
              _summary_table(summary)]
     for result in results:
         parts.append(_clip_section(result, config))
-    Path(path).write_text("\n".join(parts), encoding="utf-8")
+    write_atomically(path, "\n".join(parts).encode("utf-8"))
 
 
 def _summary_table(summary: Summary) -> str:
