@@ -161,6 +161,8 @@ class Orchestrator:
         """Validate and accept a task (also used by schedules and device rules)."""
         generated = task_id is None
         if task_id is None:
+            while f"t{self._next_task + 1:05d}" in self.tasks:   # a caller may have chosen it
+                self._next_task += 1
             task_id = f"t{self._next_task + 1:05d}"
         task = build_task(request, task_id=task_id, now=self.now, requested_by=requested_by,
                           ward=self.ward, source=source)

@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     verdicts = [(e.name, *e.judge(kpis.get(e.kpi))) for e in scenario.expectations]
     print(f"{scenario.name}: {scenario.ward.name}, {len(scenario.robots)} robots, seed {scenario.seed}")
     print(format_kpi_table(kpis))
+    for happening in result.happenings:
+        if happening.kind == "rejected":
+            print(f"carefleet: warning: scenario step refused: {happening.text}", file=sys.stderr)
     for name, passed, detail in verdicts:
         print(f"{'PASS' if passed else 'FAIL'}  {name}  ({detail})")
     if args.report:

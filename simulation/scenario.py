@@ -32,7 +32,7 @@ HAPPENING_FIELDS: dict[str, tuple[str, ...]] = {
     "estop": ("robot", "release_after"),
     "close": ("what", "duration"),
     "open": ("what",),
-    "submit": ("task", "by"),
+    "submit": ("task", "by", "id"),
     "cancel": ("task", "by"),
     "call_button": ("room",),
     "restart": (),
@@ -245,12 +245,14 @@ def _check_places(reader: Reader, ward: Ward, key: str, places: list[str],
 
 
 # -- happenings ---------------------------------------------------------------
+_GENERATED_ID = re.compile(r"^t\d{5}$")   # ids the orchestrator hands out: t00001, ...
 _AT = re.compile(r"^(?:(?P<day>\d+)d\s*)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?$")
 
 
 def _happenings(top: Reader, ward: Ward, robots: set[str], start: datetime,
                 zone: ZoneInfo) -> tuple[Happening, ...]:
     result = []
+    named: set[str] = set()
     closable = _closable(ward)
     for event in top.items("events", []):
         kind = event.str("kind", choices=sorted(HAPPENING_FIELDS))
@@ -275,8 +277,15 @@ def _happenings(top: Reader, ward: Ward, robots: set[str], start: datetime,
             args["by"] = event.str("by", "staff")
             build_task(args["task"], task_id="scenario-check", now=at, requested_by=args["by"],
                        ward=ward, source=event.source, field=event.field("task"))   # refuse a bad request before the run
+            if "id" in args:
+                args["id"] = event.str("id")
+                if args["id"] in named:
+                    raise event.error("id", f"task id '{args['id']}' is used twice")
+                named.add(args["id"])
         if kind == "cancel":
             args["task"] = event.str("task")
+            if args["task"] not in named and not _GENERATED_ID.match(args["task"]):
+                raise event.error("task", f"no earlier submit event has id '{args['task']}'")
         result.append(Happening(at=at, kind=kind, args=args, line=event.line))
     return tuple(sorted(result, key=lambda h: h.at))
 

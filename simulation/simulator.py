@@ -58,6 +58,10 @@ class Simulation:
         self._tmp = tempfile.TemporaryDirectory(prefix="carefleet-sim-") if db_path is None else None
         self.db_path = Path(db_path) if db_path else Path(self._tmp.name) / "tasks.sqlite"  # type: ignore[union-attr]
         self.store = TaskStore(self.db_path)
+        if self.store.task_ids():
+            self.store.close()
+            raise InputError(str(self.db_path), "already holds tasks of another run; "
+                             "give a new file (a run starts from an empty store)")
         self.robots = {spec.id: SimRobot(spec, self._report, self) for spec in scenario.robots}
         self.orchestrator = self._new_orchestrator()
         self.shown: list[Shown] = []
@@ -200,7 +204,8 @@ class Simulation:
                 self.schedule(self.now + args["duration"],
                               lambda: self._passage(args["what"], False))
         elif kind == "submit":
-            self._feed(TaskSubmitted(request=args["task"], requested_by=args["by"]))
+            self._feed(TaskSubmitted(request=args["task"], requested_by=args["by"],
+                                     task_id=args.get("id")))
         elif kind == "cancel":
             self._feed(TaskCancelled(task_id=args["task"], requested_by=args.get("by", "staff")))
         elif kind == "restart":

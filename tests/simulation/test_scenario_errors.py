@@ -155,3 +155,28 @@ def test_duplicate_schedule_name_points_at_the_duplicate(write_scenario):
     with pytest.raises(InputError) as caught:
         load_scenario(path)
     assert caught.value.line == 20
+
+
+SUBMIT = '  - {at: "08:10", kind: submit, id: errand, task: {kind: go_to, place: room_110}}\n'
+
+
+def test_a_named_submission_can_be_cancelled_later(write_scenario, runner):
+    path = write_scenario(("kind: fall, room: room_203}",
+                           "kind: fall, room: room_203}\n" + SUBMIT.rstrip("\n") +
+                           '\n  - {at: "08:10", kind: cancel, task: errand}'))
+    result = runner(path).result
+    (errand,) = [t for t in result.tasks if t["id"] == "errand"]
+    assert errand["state"] == "cancelled" and "staff" in errand["reason"]
+
+
+@pytest.mark.parametrize("extra, field, message", [
+    (SUBMIT + SUBMIT, "events[2].id", "task id 'errand' is used twice"),
+    ('  - {at: "08:10", kind: cancel, task: erand}\n', "events[1].task",
+     "no earlier submit event has id 'erand'"),
+])
+def test_bad_task_ids_in_events(write_scenario, extra, field, message):
+    path = write_scenario(("kind: fall, room: room_203}\n",
+                           "kind: fall, room: room_203}\n" + extra))
+    with pytest.raises(InputError) as caught:
+        load_scenario(path)
+    assert f"{field}: {message}" in str(caught.value)

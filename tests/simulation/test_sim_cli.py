@@ -110,3 +110,13 @@ def test_sim_needs_a_scenario(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["sim"])
     assert exited.value.code == 2
+
+
+def test_a_store_from_an_earlier_run_is_refused(tmp_path, capsys):
+    scenario = Path(__file__).resolve().parents[2] / "simulation/scenarios/normal_day.yaml"
+    db = tmp_path / "tasks.sqlite"
+    assert main(["sim", str(scenario), "--quiet", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["sim", str(scenario), "--quiet", "--db", str(db)]) == 2
+    assert capsys.readouterr().err == (f"carefleet: error: {db}: already holds tasks of another "
+                                       "run; give a new file (a run starts from an empty store)\n")
