@@ -54,7 +54,9 @@ class SimRobot(RobotDriver):
         self._route: Route | None = None
         self._goal_place = ""
         self._route_start = 0.0
-        self._activity = "idle"
+        self._activity = "idle"           # the timeline segment being recorded
+        self._segment_task: str | None = None
+        self._segment_place: str | None = None
         self._since = world.now
         self._settled = world.now
 
@@ -264,9 +266,6 @@ class SimRobot(RobotDriver):
         working = activity not in ("idle", "fault", "emergency_stop", "offline")
         self._segment_task = self.task_hint if working else None
         self._segment_place = place
-
-    _segment_task: str | None = None
-    _segment_place: str | None = None
 
 
 def _driven(route: Route, elapsed: float, speed: float) -> float:
