@@ -8,7 +8,7 @@ so a typo or a bad value is one located ``InputError``, never a traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,18 @@ class CameraConfig:
     person: PersonSettings
     fall: FallSettings
     zones: tuple[Zone, ...] = field(default=())
+    pose_fall_overrides: tuple[tuple[str, float], ...] = field(default=())
+    """``pose: {fall: ...}``: the fall thresholds that differ on the pose backend, which
+    measures a landmark box instead of a silhouette box (see ``default_camera.yaml``)."""
+
+    @property
+    def pose_fall(self) -> FallSettings:
+        """The fall thresholds the pose backend uses: ``fall`` with the pose overrides."""
+        return replace(self.fall, **dict(self.pose_fall_overrides))
+
+    def fall_for(self, backend: str) -> FallSettings:
+        """The fall thresholds for a backend actually in use (``opencv`` or ``pose``)."""
+        return self.pose_fall if backend == "pose" else self.fall
 
 
 def default_config() -> CameraConfig:
@@ -112,10 +124,12 @@ def _parse(reader: Reader, base: CameraConfig | None) -> CameraConfig:
     With ``base`` None (the packaged defaults) every key is required, so a default
     cannot silently go missing.
     """
-    reader.only("camera_id", "process", "backend", "snapshot", "person", "fall", "zones")
+    reader.only("camera_id", "process", "backend", "snapshot", "person", "fall", "pose",
+                "zones")
     process = _mapping(reader, "process", base)
     process.only("fps", "width")
     camera_id = reader.get("camera_id", base.camera_id if base else None)
+    fall = _settings(reader, "fall", FallSettings, base.fall if base else None)
     return CameraConfig(
         camera_id=None if camera_id is None else reader.str("camera_id"),
         fps=process.number("fps", **_default(base, "fps"), positive=True, maximum=120),
@@ -124,9 +138,10 @@ def _parse(reader: Reader, base: CameraConfig | None) -> CameraConfig:
         backend=reader.str("backend", **_default(base, "backend"), choices=BACKENDS),
         snapshot=reader.str("snapshot", **_default(base, "snapshot"), choices=SNAPSHOTS),
         person=_settings(reader, "person", PersonSettings, base.person if base else None),
-        fall=_settings(reader, "fall", FallSettings, base.fall if base else None),
+        fall=fall,
         zones=tuple(_zone(item) for item in reader.items("zones", []))
         if "zones" in reader or base is None else base.zones,
+        pose_fall_overrides=_pose_overrides(reader, fall, base),
     )
 
 
@@ -150,6 +165,26 @@ def _settings(reader: Reader, key: str, cls: type, base: Any) -> Any:
                     for f in fields(cls)})
     _check_cross_field(section, result)
     return result
+
+
+def _pose_overrides(reader: Reader, fall: FallSettings,
+                    base: CameraConfig | None) -> tuple[tuple[str, float], ...]:
+    """The ``pose: {fall: {...}}`` section: fall thresholds for the pose backend only.
+
+    A camera file's entries are added to (or replace) the packaged ones; the result,
+    applied over the camera's ``fall`` section, must pass the same checks as ``fall``.
+    """
+    overrides = dict(base.pose_fall_overrides) if base else {}
+    if "pose" in reader:
+        pose = reader.mapping("pose")
+        pose.only("fall")
+        if "fall" in pose:
+            section = pose.mapping("fall")
+            section.only(*(f.name for f in fields(FallSettings)))
+            for name in section.keys():
+                overrides[name] = section.number(name, positive=True)
+            _check_cross_field(section, replace(fall, **overrides))
+    return tuple(sorted(overrides.items()))
 
 
 def _check_cross_field(section: Reader, settings: Any) -> None:

@@ -20,7 +20,7 @@ from carefleet.vision.config import CameraConfig, default_config
 from carefleet.vision.events import FallEvent
 from carefleet.vision.fall_machine import FallMachine, FallState
 from carefleet.vision.features import Features, FeatureTracker
-from carefleet.vision.person import Observation, PersonFinder
+from carefleet.vision.person import Observation, PersonFinder, overlaps
 
 #: Tolerance on the processing schedule, as a share of the frame interval, so that
 #: timestamp jitter does not drop a frame that is due.
@@ -58,6 +58,27 @@ def make_backend(config: CameraConfig) -> Backend:
                      field="backend")
 
 
+def uses_pose(backend: Backend) -> bool:
+    """Whether a backend from ``make_backend`` is the pose one (``auto`` may be either)."""
+    return not isinstance(backend, _OpenCvBackend)
+
+
+def fuse(pose: Observation | None, silhouette: Observation | None) -> str:
+    """Which finding to believe this frame on the pose path: ``"pose"`` or ``"silhouette"``.
+
+    Landmarks are preferred: they need no background, so a person already in view at the
+    start or standing still for minutes is seen whole. But MediaPipe loses a person lying
+    on the floor (foreshortened, limbs overlapping) or jumps to a phantom skeleton in the
+    furniture mid-fall, which is exactly when a fall ends; the moving silhouette does not.
+    So the silhouette is believed when there are no landmarks, or when the landmarks are
+    somewhere the moving person is not (no overlap). Where both see the same person the
+    landmarks win, which also vetoes a silhouette made of fragments of a standing person.
+    """
+    if silhouette is not None and (pose is None or not overlaps(pose.box, silhouette.box)):
+        return "silhouette"
+    return "pose"
+
+
 class CameraState:
     """Everything the detector remembers about one camera."""
 
@@ -65,7 +86,16 @@ class CameraState:
         self.camera_id = camera_id
         self.config = config
         self.backend = make_backend(config)
-        self.tracker = FeatureTracker(config.fall)
+        self.pose = uses_pose(self.backend)
+        fall = config.fall_for("pose" if self.pose else "opencv")
+        self.tracker = FeatureTracker(fall)
+        self.fall = fall
+        """The fall thresholds in use (the pose backend has its own, see the config)."""
+        # The pose path keeps the silhouette finder running beside the landmarks (about
+        # 1 ms a frame against MediaPipe's 20), each with its own geometry history, and
+        # feeds the fall machine whichever ``fuse`` believes.
+        self.fallback = _OpenCvBackend(config) if self.pose else None
+        self.fallback_tracker = FeatureTracker(fall) if self.pose else None
         self.machine: FallMachine | None = None
         self.last_t: float | None = None
         self.due_t = -math.inf
@@ -124,10 +154,16 @@ class Detector:
         small = _resize(frame, camera.config.width)
         if camera.machine is None:
             camera.scale = frame.shape[1] / small.shape[1]
-            camera.machine = FallMachine(camera_id, camera.config.fall, camera.config.zones,
+            camera.machine = FallMachine(camera_id, camera.fall, camera.config.zones,
                                          (small.shape[1], small.shape[0]))
-        observation = camera.observation = camera.backend.observe(small, t)
-        camera.features = camera.tracker.update(observation, t)
+        observation = camera.backend.observe(small, t)
+        features = camera.tracker.update(observation, t)
+        if camera.fallback is not None and camera.fallback_tracker is not None:
+            silhouette = camera.fallback.observe(small, t)
+            silhouette_features = camera.fallback_tracker.update(silhouette, t)
+            if fuse(observation, silhouette) == "silhouette":
+                observation, features = silhouette, silhouette_features
+        camera.observation, camera.features = observation, features
         camera.silhouette = observation.mask if observation else None
         events = camera.machine.update(camera.features)
         return [self._finish(camera, event) for event in events]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from carefleet.errors import InputError
@@ -63,3 +65,36 @@ def test_mistakes_are_one_located_error(write_text, text, where, message):
 def test_a_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         load_camera_config(tmp_path / "nope.yaml")
+
+
+def test_the_pose_backend_has_its_own_fall_thresholds_over_the_common_ones(write_text):
+    defaults = default_config()
+    assert defaults.fall_for("opencv") == defaults.fall
+    assert defaults.fall_for("pose").min_descent_speed == 0.6 != defaults.fall.min_descent_speed
+    config = load_camera_config(write_text("""\
+        fall: {min_descent: 0.45}
+        pose:
+          fall: {min_descent_speed: 0.7}
+        """))
+    assert config.pose_fall.min_descent_speed == 0.7 and config.pose_fall.min_descent == 0.45
+    assert config.fall.min_descent_speed == defaults.fall.min_descent_speed
+    assert load_camera_config(write_text("fall: {inactivity_s: 30}\n")).pose_fall == replace(
+        defaults.pose_fall, inactivity_s=30)
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("pose: {fall: {min_descnt: 0.3}}\n", "camera.yaml:1: pose.fall.min_descnt", "unknown field"),
+    ("pose:\n  person: {}\n", "camera.yaml:2: pose.person", "unknown field"),
+    ("pose:\n  fall:\n    min_descent_speed: 0\n", "camera.yaml:3: pose.fall.min_descent_speed",
+     "must be greater than 0"),
+    ("pose:\n  fall:\n    min_descent_speed: quick\n",
+     "camera.yaml:3: pose.fall.min_descent_speed", "expected a number"),
+    ("pose:\n  fall:\n    down_height_ratio: 0.9\n", "camera.yaml:3: pose.fall.recover_height_ratio",
+     "greater than down_height_ratio"),
+])
+def test_pose_threshold_mistakes_are_one_located_error(write_text, text, where, message):
+    path = write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_camera_config(path)
+    assert str(caught.value).startswith(str(path.parent / where))
+    assert message in str(caught.value)

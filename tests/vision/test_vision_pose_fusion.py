@@ -1,0 +1,73 @@
+"""The pose path without mediapipe: its own thresholds, and the fusion with silhouettes.
+
+MediaPipe is an optional extra (not installed for the test suite), so a fake pose
+backend stands in for it; what is tested is what the detector does with its findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from carefleet.vision import pose
+from carefleet.vision.config import default_config
+from carefleet.vision.detector import Detector, fuse
+from carefleet.vision.events import EventKind
+from carefleet.vision.person import Observation
+from conftest import run
+from vision_clips import HEIGHT, WIDTH
+
+
+def seen(box):
+    return Observation(box=box, motion=0.0, angle=90.0)
+
+
+@pytest.mark.parametrize("landmarks, silhouette, believed", [
+    (seen((100, 50, 30, 120)), seen((95, 45, 40, 130)), "pose"),         # the same person
+    (None, seen((95, 45, 40, 130)), "silhouette"),                        # landmarks lost
+    (seen((270, 70, 45, 80)), seen((70, 100, 130, 130)), "silhouette"),   # phantom skeleton
+    (seen((100, 50, 30, 120)), None, "pose"),                             # person standing still
+    (None, None, "pose"),                                                 # nobody
+])
+def test_fusion_believes_landmarks_unless_they_lost_the_moving_person(landmarks, silhouette,
+                                                                      believed):
+    assert fuse(landmarks, silhouette) == believed
+
+
+class _FakePose:
+    """Stands in for MediaPipe: always the same finding (``None``: nobody found)."""
+
+    box: tuple[int, int, int, int] | None = None
+
+    def observe(self, frame, t):
+        return None if self.box is None else seen(self.box)
+
+
+class _StandingPose(_FakePose):
+    box = (0, 0, WIDTH - 1, HEIGHT - 1)  # an upright person over the whole view
+
+
+@pytest.fixture
+def fake_pose(monkeypatch):
+    def install(backend: type) -> Detector:
+        monkeypatch.setattr(pose, "available", lambda: True)
+        monkeypatch.setattr(pose, "PoseBackend", backend)
+        return Detector(replace(default_config(), backend="pose"))
+    return install
+
+
+def test_the_pose_path_uses_its_own_thresholds(fake_pose):
+    camera = fake_pose(_FakePose).camera("cam")
+    assert camera.pose and camera.fall == default_config().pose_fall
+    assert camera.fall.min_descent_speed != default_config().fall.min_descent_speed
+
+
+def test_where_the_landmarks_lose_the_person_the_silhouette_still_sees_the_fall(fake_pose,
+                                                                                 clips):
+    events = run(fake_pose(_FakePose), clips["fall"])
+    assert [e.kind for e in events][:1] == [EventKind.FALL_DETECTED]
+
+
+def test_a_standing_person_seen_by_pose_vetoes_the_silhouette(fake_pose, clips):
+    assert run(fake_pose(_StandingPose), clips["fall"]) == []
