@@ -89,7 +89,8 @@ def test_the_pose_backend_has_its_own_fall_thresholds_over_the_common_ones(write
      "must be greater than 0"),
     ("pose:\n  fall:\n    min_descent_speed: quick\n",
      "camera.yaml:3: pose.fall.min_descent_speed", "expected a number"),
-    ("pose:\n  fall:\n    down_height_ratio: 0.9\n", "camera.yaml:3: pose.fall.recover_height_ratio",
+    ("pose:\n  fall:\n    down_height_ratio: 0.9\n",
+     "camera.yaml:3: pose.fall.recover_height_ratio",
      "greater than down_height_ratio"),
 ])
 def test_pose_threshold_mistakes_are_one_located_error(write_text, text, where, message):
