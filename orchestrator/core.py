@@ -45,6 +45,7 @@ from carefleet.robots.lifecycle import Robot, RobotState
 from carefleet.robots.model import Capability, RobotSpec
 from carefleet.tasks.errands import Charge
 from carefleet.tasks.fall_response import FallResponse
+from carefleet.tasks.meal import MealDelivery
 from carefleet.tasks.model import FINAL, Act, DockAt, Go, Priority, Task, TaskState
 from carefleet.tasks.requests import build_task, task_from_record
 
@@ -169,6 +170,13 @@ class Orchestrator:
         pinned = task.pinned_robot
         if pinned is not None and pinned not in self.robots:
             raise InputError(source, f"unknown robot '{pinned}'", field="robot")
+        if isinstance(task, MealDelivery) and not any(task.fits(r.profile)
+                                                      for r in self.robots.values()):
+            most = max((r.profile.trays for r in self.robots.values()
+                        if r.profile.can(task.needs)), default=0)
+            raise InputError(source, f"{len(task.rooms)} rooms in one trip, but the fleet's meal "
+                             f"robots carry at most {most} trays: split the request",
+                             field="rooms")
         if generated:
             self._next_task += 1
         task.history.append((self.now, TaskState.QUEUED.value, "accepted"))
@@ -418,10 +426,10 @@ class Orchestrator:
                 self._assign(robot, task)
             return
         candidates = [r for r in self.robots.values()
-                      if r.available and r.profile.can(task.needs)
+                      if r.available and task.fits(r.profile)
                       and (task.pinned_robot is None or r.id == task.pinned_robot)]
         if not candidates:
-            if not any(r.profile.can(task.needs) for r in self.robots.values()):
+            if not any(task.fits(r.profile) for r in self.robots.values()):
                 self._give_up(task, f"no robot in the fleet can do {task.kind}")
             return
         fresh = [r for r in candidates if r.id not in task.failed_on] or candidates

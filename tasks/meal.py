@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from carefleet.robots.model import Capability
+from carefleet.robots.model import Capability, RobotProfile
 from carefleet.tasks.model import Act, Go, Order, Task
 
 LOAD_SECONDS = 60.0          # kitchen staff put the trays in
@@ -69,6 +69,10 @@ class MealDelivery(Task):
         self.missed: list[str] = []
         self.delivered_at: dict[str, float] = {}
         self.loaded = False          # trays are on the robot doing this task
+
+    def fits(self, profile: RobotProfile) -> bool:
+        """One tray per room still to serve must fit on the robot in one trip."""
+        return super().fits(profile) and len(self.remaining) <= profile.trays
 
     @property
     def remaining(self) -> list[str]:

@@ -17,7 +17,7 @@ from transitions import Machine
 
 from carefleet.errors import IllegalTransition
 from carefleet.machines import build_machine, diagram, fire
-from carefleet.robots.model import Capability
+from carefleet.robots.model import Capability, RobotProfile
 
 
 class Priority(IntEnum):
@@ -196,6 +196,10 @@ class Task:
     def plan(self, now: float) -> list[Order]:
         """The orders still to do from ``pending``, for time and energy estimates."""
         raise NotImplementedError
+
+    def fits(self, profile: RobotProfile) -> bool:
+        """Whether a robot of this profile can carry this task out (capabilities and load)."""
+        return profile.can(self.needs)
 
     @property
     def open_ended(self) -> bool:

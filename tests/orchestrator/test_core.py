@@ -3,6 +3,7 @@ commands with the ``ScriptedFleet`` test double (conftest.py), assert commands a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -605,3 +606,27 @@ def test_restore_skips_finished_records(make_fleet, profiles) -> None:
     restored = restarted.orch.restore(list(store.values()), {}, used_ids=list(store))
     assert restored == len(store) - len(finished)
     assert not finished & set(restarted.orch.tasks)
+
+
+# == tray capacity ==========================================================
+SIX_ROOMS = {"kind": "meal_delivery", "rooms": ["room_101", "room_102", "room_103", "room_104",
+                                                 "room_105", "room_106"]}
+
+
+def test_a_trip_larger_than_any_robots_trays_is_refused_at_submission(make_fleet, profiles):
+    fleet = make_fleet([("r1", profiles.meal, "kitchen"), ("r2", profiles.all_round, "kitchen")])
+    with pytest.raises(InputError) as caught:
+        fleet.submit(SIX_ROOMS)
+    assert str(caught.value) == ("task request: rooms: 6 rooms in one trip, but the fleet's meal "
+                                 "robots carry at most 4 trays: split the request")
+    assert fleet.orch.tasks == {}
+
+
+def test_a_trip_goes_only_to_a_robot_with_enough_trays(make_fleet, profiles):
+    big = replace(profiles.meal, model="tray-bot XL", trays=8)
+    fleet = make_fleet([("small", profiles.meal, "kitchen"), ("big", big, "charger_f2")])
+    fleet.submit(SIX_ROOMS)            # the small robot is nearer but carries only 4
+    fleet.run()
+    (task,) = fleet.orch.tasks.values()
+    assert task.state is TaskState.COMPLETED
+    assert fleet.trace("small") == [] and fleet.trace("big")[0] == "big navigate kitchen"
