@@ -44,9 +44,5 @@ class IllegalTransition(CareFleetError):
         super().__init__(f"{what}: cannot '{event}' while '{state}'")
 
 
-class RobotFault(CareFleetError):
-    """A robot or its driver misbehaved (not the caller's fault)."""
-
-
 class SourceError(CareFleetError):
     """An external source (camera stream, device, driver link) failed or sent garbage."""

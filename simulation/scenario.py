@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from carefleet.errors import InputError
 from carefleet.maps import DEMO_WARD, WARDS_DIR, load_ward
 from carefleet.maps.model import PlaceKind, Ward
 from carefleet.orchestrator.schedules import MealService, PatrolSchedule, Schedule, parse_clock

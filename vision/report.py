@@ -32,7 +32,7 @@ STRIP_BEFORE_S, STRIP_AFTER_S = 2.0, 1.0
 def write_report(path: str | Path, results: list[ClipResult], summary: Summary,
                  config: CameraConfig, command: str) -> None:
     """Write one self-contained HTML file (images inline)."""
-    parts = [f"<!doctype html><meta charset='utf-8'><title>CareFleet fall evaluation</title>",
+    parts = ["<!doctype html><meta charset='utf-8'><title>CareFleet fall evaluation</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
              "td,th{padding:2px 8px}.bad{color:#b00}.ok{color:#070}"
              "img.sil{background:#000;margin:1px}</style>",

@@ -16,7 +16,7 @@ from carefleet.tasks.fall_response import FallResponse, FallStep
 from carefleet.tasks.meal import PICKUP_TIMEOUT, MealDelivery, MealStep
 from carefleet.tasks.model import (FINAL, LIFECYCLE, LIFECYCLE_MACHINE, Act, DockAt, Go,
                                    Priority, Task, TaskState)
-from carefleet.tasks.patrol import Patrol, PatrolStep
+from carefleet.tasks.patrol import Patrol
 from carefleet.tasks.requests import task_from_record
 
 COMMON = {"priority": Priority.NORMAL, "created_at": 1000.0, "requested_by": "staff:anna"}
@@ -273,7 +273,7 @@ def test_meal_plan_loads_only_when_not_loaded() -> None:
     assert [type(o).__name__ for o in task.plan(0.0)] == ["Go", "Act", "Go", "Act", "Go", "Act", "Go"]
     task.loaded, task.delivered = True, ["room_101"]
     plan = task.plan(0.0)
-    assert [getattr(o, "place") for o in plan] == ["room_103", "room_103", "kitchen"]
+    assert [o.place for o in plan] == ["room_103", "room_103", "kitchen"]
 
 
 # == patrol ================================================================
