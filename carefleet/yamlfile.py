@@ -132,10 +132,17 @@ class Reader:
             raise self.error(None, f"missing required field '{key}'")
         return default
 
+    def _given(self, key: str, default: Any) -> tuple[bool, Any]:
+        """``(True, value)`` when ``key`` is there, ``(False, default)`` when it may be
+        left out; a missing required key is an error."""
+        if key in self.data:
+            return True, self.data[key]
+        return False, self.get(key, default)
+
     # -- typed access -------------------------------------------------------
     def str(self, key: str, default: Any = _MISSING, *, choices: Any = None) -> Any:
-        value = self.get(key, default)
-        if value is default and key not in self.data:
+        given, value = self._given(key, default)
+        if not given:
             return value
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise self.error(key, f"expected text, got {_kind(value)}")
@@ -148,8 +155,8 @@ class Reader:
 
     def number(self, key: str, default: Any = _MISSING, *, minimum: float | None = None,
                maximum: float | None = None, positive: bool = False, integer: bool = False) -> Any:
-        value = self.get(key, default)
-        if value is default and key not in self.data:
+        given, value = self._given(key, default)
+        if not given:
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(key, f"expected a number, got {_kind(value)}")
@@ -166,8 +173,8 @@ class Reader:
         return int(value) if integer else float(value)
 
     def bool(self, key: str, default: Any = _MISSING) -> Any:
-        value = self.get(key, default)
-        if value is default and key not in self.data:
+        given, value = self._given(key, default)
+        if not given:
             return value
         if not isinstance(value, bool):
             raise self.error(key, f"expected true or false, got {_kind(value)}")
@@ -175,8 +182,8 @@ class Reader:
 
     def strings(self, key: str, default: Any = _MISSING) -> Any:
         """A list of non-empty strings (a single string is refused, to catch typos)."""
-        value = self.get(key, default)
-        if value is default and key not in self.data:
+        given, value = self._given(key, default)
+        if not given:
             return value
         if not isinstance(value, list):
             raise self.error(key, f"expected a list, got {_kind(value)}")
@@ -186,17 +193,15 @@ class Reader:
         return [str(item) for item in value]
 
     def mapping(self, key: str, default: Any = _MISSING) -> Any:
-        value = self.get(key, default)
-        if value is default and key not in self.data:
+        given, value = self._given(key, default)
+        if not given:
             return value
         return Reader(self.source, value, self.field(key), self.line_of(key)
                       if not hasattr(value, "line") else value.line)
 
     def items(self, key: str, default: Any = _MISSING) -> Iterator[Reader]:
         """Each entry of a list of mappings, as a Reader located at ``key[i]``."""
-        value = self.get(key, [] if default is _MISSING else default)
-        if key not in self.data and default is _MISSING:
-            raise self.error(None, f"missing required field '{key}'")
+        _, value = self._given(key, default)
         if not isinstance(value, list):
             raise self.error(key, f"expected a list, got {_kind(value)}")
         for i, item in enumerate(value):
@@ -208,8 +213,8 @@ class Reader:
 
     def convert(self, key: str, func: Callable[[Any], T], default: Any = _MISSING) -> T:
         """Apply ``func`` to a raw value; its ``ValueError`` becomes a located error."""
-        value = self.get(key, default)
-        if value is default and key not in self.data:
+        given, value = self._given(key, default)
+        if not given:
             return value
         try:
             return func(value)
