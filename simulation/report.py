@@ -61,8 +61,8 @@ ACTIVITIES: dict[str, tuple[str, str]] = {
 UNKNOWN_ACTIVITY_COLOUR = "#c9a0dc"
 
 #: happening kind -> marker colour; anything else is drawn in grey.
-HAPPENING_COLOURS = {"fall": "#d62728", "fault": "#1a1a1a", "restart": "#6a3d9a",
-                     "closure": "#ff7f0e"}
+HAPPENING_COLOURS = {"fall": "#d62728", "camera": "#e377c2", "missed": "#8c564b",
+                     "fault": "#1a1a1a", "restart": "#6a3d9a", "closure": "#ff7f0e"}
 HAPPENING_DEFAULT_COLOUR = "#555555"
 DPI = 110
 ROBOT_NUDGE_M = 1.5

@@ -19,12 +19,14 @@ from carefleet.maps.model import PlaceKind, Ward
 from carefleet.orchestrator.schedules import MealService, PatrolSchedule, Schedule, parse_clock
 from carefleet.tasks.requests import build_task
 from carefleet.robots.model import Battery, Capability, RobotProfile, RobotSpec
+from carefleet.simulation.cameras import ACTIVITIES
 from carefleet.simulation.kpi import KPI_DEFINITIONS
 from carefleet.yamlfile import Reader, load_yaml
 
 #: Kinds of scripted happening and the fields each takes (besides ``at`` and ``kind``).
 HAPPENING_FIELDS: dict[str, tuple[str, ...]] = {
     "fall": ("room",),
+    "activity": ("room", "scene"),
     "robot_fault": ("robot", "error", "repair_after"),
     "robot_stuck": ("robot", "duration"),
     "battery": ("robot", "level"),
@@ -94,7 +96,7 @@ class Scenario:
     residents: Residents = Residents()
     on_time_window: float = 30.0       # minutes after the slot a meal counts as on time
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    cameras: dict[str, str] = field(default_factory=dict)   # room -> camera id
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -102,7 +104,7 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     top = Reader(str(path), load_yaml(path))
     top.only("name", "description", "ward", "date", "start", "duration", "seed", "fleet",
-             "residents", "schedules", "events", "expect", "on_time_window")
+             "residents", "schedules", "events", "expect", "on_time_window", "cameras")
     ward_file = _ward_path(top, path.parent)
     ward = load_ward(ward_file)
     zone = ZoneInfo(ward.timezone)
@@ -112,12 +114,14 @@ def load_scenario(path: str | Path) -> Scenario:
     begin = start.timestamp()
     fleet = _fleet(top, ward)
     robot_ids = {spec.id for spec in fleet}
+    cameras = _cameras(top, ward)
     return Scenario(
+        cameras=cameras,
         name=top.str("name"), description=top.str("description", ""), source=str(path),
         ward=ward, ward_file=str(ward_file), seed=top.number("seed", 1, integer=True),
         start=begin, end=begin + hours * 3600.0, robots=fleet,
         schedules=_schedules(top, ward),
-        happenings=_happenings(top, ward, robot_ids, start, zone),
+        happenings=_happenings(top, ward, robot_ids, cameras, start, zone),
         expectations=_expectations(top),
         residents=_residents(top),
         on_time_window=_on_time_window(top))
@@ -248,8 +252,23 @@ _GENERATED_ID = re.compile(r"^t\d{5}$")   # ids the orchestrator hands out: t000
 _AT = re.compile(r"^(?:(?P<day>\d+)d\s*)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?$")
 
 
-def _happenings(top: Reader, ward: Ward, robots: set[str], start: datetime,
-                zone: ZoneInfo) -> tuple[Happening, ...]:
+def _cameras(top: Reader, ward: Ward) -> dict[str, str]:
+    """``cameras: [{id, room}]`` -> room -> camera id (one camera per room)."""
+    cameras: dict[str, str] = {}
+    for camera in top.items("cameras", []):
+        camera.only("id", "room")
+        camera_id, room = camera.str("id"), camera.str("room")
+        _check_places(camera, ward, "room", [room])
+        if camera_id in cameras.values():
+            raise camera.error("id", f"camera id '{camera_id}' is used twice")
+        if room in cameras:
+            raise camera.error("room", f"{room} already has camera '{cameras[room]}'")
+        cameras[room] = camera_id
+    return cameras
+
+
+def _happenings(top: Reader, ward: Ward, robots: set[str], cameras: dict[str, str],
+                start: datetime, zone: ZoneInfo) -> tuple[Happening, ...]:
     result = []
     named: set[str] = set()
     closable = _closable(ward)
@@ -269,6 +288,11 @@ def _happenings(top: Reader, ward: Ward, robots: set[str], start: datetime,
         for key in ("duration", "repair_after", "release_after"):
             if key in args:
                 args[key] = event.number(key, positive=True)
+        if kind == "activity":
+            args["scene"] = event.str("scene", choices=ACTIVITIES)
+            if args["room"] not in cameras:
+                raise event.error("room", f"{args['room']} has no camera, so an activity there "
+                                  "has no effect (add it under 'cameras')")
         if kind == "battery":
             args["level"] = event.number("level", minimum=0, maximum=1)
         if kind == "submit":

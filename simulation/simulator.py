@@ -28,6 +28,7 @@ from carefleet.orchestrator.events import (DeviceEvent, Event, FallDetected, Pas
 from carefleet.orchestrator.store import TaskStore
 from carefleet.robots.driver import send
 from carefleet.robots.drivers.sim import SimRobot
+from carefleet.simulation.cameras import watch_scene
 from carefleet.simulation.result import Happening as Shown
 from carefleet.simulation.result import Notification, SimResult
 from carefleet.simulation.scenario import Happening, Scenario
@@ -174,9 +175,8 @@ class Simulation:
         args = h.args
         robot = self.robots.get(args.get("robot", ""))
         kind = h.kind
-        if kind == "fall":
-            self._show("fall", f"fall in {self._label(args['room'])}")
-            self._feed(FallDetected(room=args["room"], source="camera"))
+        if kind in ("fall", "activity"):
+            self._resident_moves(args["room"], args.get("scene", "fall"))
         elif kind == "call_button":
             self._show("call", f"call button {self._label(args['room'])}")
             self._feed(DeviceEvent(device_id=f"call_{args['room']}", kind="call_button",
@@ -210,6 +210,30 @@ class Simulation:
             self._feed(TaskCancelled(task_id=args["task"], requested_by=args.get("by", "staff")))
         elif kind == "restart":
             self._restart()
+
+    def _resident_moves(self, room: str, scene: str) -> None:
+        """A fall (or an everyday movement) in ``room``: seen by its camera, if it has one.
+
+        With a camera, only what the real detector reports on the rendered footage
+        reaches the orchestrator, after the detector's own delay; without one, a fall
+        is reported at once by the resident's wearable.
+        """
+        label = self._label(room)
+        self._show("fall" if scene == "fall" else "activity", f"{scene.replace('_', ' ')} in {label}")
+        camera = self.scenario.cameras.get(room)
+        if camera is None:
+            self._feed(FallDetected(room=room, source="wearable"))
+            return
+        sighting = watch_scene(camera, scene, seed=self.rng.randrange(2 ** 31))
+        if sighting is None:
+            if scene == "fall":
+                self._show("missed", f"{camera} missed the fall in {label}")
+            return
+
+        def alarm() -> None:
+            self._show("camera", f"{camera}: fall detected ({sighting.confidence:.0%})")
+            self._feed(FallDetected(room=room, source=camera, confidence=sighting.confidence))
+        self.schedule(self.now + sighting.delay, alarm)
 
     def _passage(self, what: str, closed: bool) -> None:
         self._show("closure", f"{what} {'closed' if closed else 'open'}")

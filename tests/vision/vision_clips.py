@@ -1,105 +1,15 @@
-"""Synthetic camera clips for the vision tests, drawn with OpenCV.
-
-A dark figure (an ellipse body and a round head) on a textured light room, 320x240 at
-15 fps, with sensor noise. Each scene is a list of key poses; frames between them are
-interpolated, so the speed of a movement is set by the time between its key poses.
-The first frame already shows the person (as real footage does).
-"""
+"""Test helpers over ``carefleet.vision.synthetic``: the clips, and writing them as real videos."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-WIDTH, HEIGHT, FPS = 320, 240, 15.0
-BODY_HEIGHT = 120  # pixels, standing, feet to top of head
+from carefleet.vision.synthetic import BED_ZONE, FPS, HEIGHT, SCENES, WIDTH, render
 
-
-@dataclass(frozen=True)
-class Pose:
-    """Where the figure is at time ``t``: feet position, tilt and how much it folds."""
-
-    t: float
-    x: float
-    tilt: float = 0.0    # degrees from upright; 90 = lying along the floor
-    fold: float = 1.0    # share of the standing height kept (0.6 seated, 0.5 bent)
-
-
-def _room(seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    room = np.full((HEIGHT, WIDTH, 3), 200, np.uint8)
-    texture = rng.integers(-12, 12, (HEIGHT // 8, WIDTH // 8, 1)).repeat(8, 0).repeat(8, 1)
-    room = np.clip(room.astype(int) + texture, 0, 255).astype(np.uint8)
-    cv2.rectangle(room, (0, 200), (WIDTH, HEIGHT), (170, 180, 190), -1)  # floor
-    return room
-
-
-def _draw(frame: np.ndarray, pose: Pose) -> None:
-    feet = np.array([pose.x, 205.0])
-    length = BODY_HEIGHT * pose.fold
-    angle = np.radians(pose.tilt)
-    axis = np.array([np.sin(angle), -np.cos(angle)])  # from feet towards the head
-    body_len = length * 0.82
-    centre = feet + axis * body_len / 2
-    head = feet + axis * (body_len + 10)
-    width = 18 + 10 * (1.0 - pose.fold)  # a folded body bulges sideways
-    cv2.ellipse(frame, (int(centre[0]), int(centre[1])), (int(width), int(body_len / 2)),
-                float(pose.tilt), 0, 360, (40, 40, 60), -1)
-    cv2.circle(frame, (int(head[0]), int(head[1])), 11, (50, 60, 90), -1)
-
-
-def render(poses: list[Pose], seed: int = 1) -> list[tuple[np.ndarray, float]]:
-    """Frames ``(bgr, t)`` from the first to the last key pose."""
-    room = _room(seed)
-    rng = np.random.default_rng(seed + 1)
-    frames = []
-    n = int(round(poses[-1].t * FPS)) + 1
-    for i in range(n):
-        t = i / FPS
-        k = max(j for j in range(len(poses)) if poses[j].t <= t + 1e-9)
-        a, b = poses[k], poses[min(k + 1, len(poses) - 1)]
-        u = 0.0 if b.t == a.t else min(1.0, (t - a.t) / (b.t - a.t))
-        pose = Pose(t, a.x + u * (b.x - a.x), a.tilt + u * (b.tilt - a.tilt),
-                    a.fold + u * (b.fold - a.fold))
-        frame = room.copy()
-        _draw(frame, pose)
-        noise = rng.normal(0, 2.0, frame.shape)
-        frames.append((np.clip(frame + noise, 0, 255).astype(np.uint8), t))
-    return frames
-
-
-def walk(t0: float, x0: float, t1: float, x1: float) -> list[Pose]:
-    """Walking is the feet moving with a little sway, so the figure is never frozen."""
-    steps = max(1, int((t1 - t0) * 3))
-    return [Pose(t0 + (t1 - t0) * i / steps, x0 + (x1 - x0) * i / steps,
-                 tilt=4.0 if i % 2 else -4.0) for i in range(steps + 1)]
-
-
-SCENES: dict[str, list[Pose]] = {
-    # stands in view from the first frame, walks, falls in 0.6 s, lies still 14 s
-    "fall": [Pose(0, 80), *walk(1.0, 80, 2.5, 150), Pose(2.6, 150), Pose(3.2, 150, tilt=88),
-             Pose(17.0, 150, tilt=88)],
-    # ... falls, lies for 3 s, then gets up (slowly, through sitting) and walks away
-    "fall_and_get_up": [Pose(0, 80), *walk(1.0, 80, 2.5, 150), Pose(2.6, 150),
-                        Pose(3.2, 150, tilt=88), Pose(6.0, 150, tilt=88),
-                        Pose(7.5, 150, tilt=0, fold=0.6), Pose(8.5, 150),
-                        *walk(8.6, 150, 11.0, 220)],
-    # walks, sits down on a (invisible) chair in 1.2 s, sits for 5 s
-    "sit": [Pose(0, 80), *walk(1.0, 80, 2.5, 150), Pose(2.6, 150), Pose(3.8, 150, fold=0.62),
-            Pose(9.0, 150, fold=0.62)],
-    # walks, bends to pick something up (0.5 s down, 0.5 s there, 0.6 s up), walks on
-    "bend": [Pose(0, 80), *walk(1.0, 80, 2.5, 150), Pose(2.6, 150), Pose(3.1, 150, fold=0.5),
-             Pose(3.6, 150, fold=0.5), Pose(4.2, 150), *walk(4.3, 150, 6.5, 220), Pose(8.0, 220)],
-    # walks to the bed on the right and lies down on it quickly, stays
-    "lie_on_bed": [Pose(0, 80), *walk(1.0, 80, 3.0, 200), Pose(3.1, 200),
-                   Pose(3.7, 200, tilt=85), Pose(9.0, 200, tilt=85)],
-}
-
-#: The bed in "lie_on_bed", in frame fractions (x, y) for a zone polygon.
-BED_ZONE = [[0.55, 0.55], [1.0, 0.55], [1.0, 1.0], [0.55, 1.0]]
+__all__ = ["BED_ZONE", "FPS", "HEIGHT", "SCENES", "WIDTH", "render", "write_video"]
 
 
 def write_video(path: Path, frames: list[tuple[np.ndarray, float]]) -> Path:
