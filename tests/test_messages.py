@@ -50,4 +50,4 @@ def test_sim_reports_staff_notifications_in_the_chosen_language(tmp_path: Path) 
     assert main(["sim", str(scenario), "--quiet", "--language", "zh",
                  "--json", str(tmp_path / "r.json")]) == 0
     texts = [n["text"] for n in json.loads((tmp_path / "r.json").read_text())["notifications"]]
-    assert "Room 209疑似有人跌倒（来源：camera）" in texts
+    assert "Room 209疑似有人跌倒（来源：wearable）" in texts
