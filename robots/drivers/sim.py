@@ -253,9 +253,15 @@ class SimRobot(RobotDriver):
         self.record.energy_wh += wh
 
     def _schedule_charged(self) -> None:
+        """Report as soon as the battery reaches its 'charged' level; from then on the
+        robot only sits on the dock (shown as idle: topping up is not work)."""
         battery = self.profile.battery
         missing = battery.charged * battery.capacity_wh - self.energy
-        self._after(max(missing, 0.0) / battery.charge_w * 3600.0 + 1.0, self.heartbeat)
+
+        def charged() -> None:
+            self._set_activity("idle", self._segment_place)
+            self.heartbeat()
+        self._after(max(missing, 0.0) / battery.charge_w * 3600.0 + 1.0, charged)
 
     def _set_activity(self, activity: str, place: str | None) -> None:
         now = self.world.now
