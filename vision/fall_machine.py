@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from transitions import EventData, Machine, MachineError
+from transitions import EventData, Machine
 
-from carefleet.errors import IllegalTransition
+from carefleet.machines import fire
 from carefleet.vision.config import FallSettings, Zone
 from carefleet.vision.events import EventKind, FallEvent
 from carefleet.vision.features import Features, is_collapsed, is_low, is_up
@@ -84,11 +84,7 @@ class FallMachine:
     # -- the machine -------------------------------------------------------------
     def fire(self, trigger: str) -> None:
         """Run a trigger; one the current state does not allow changes nothing and raises."""
-        try:
-            self.trigger(trigger)
-        except MachineError:
-            raise IllegalTransition(f"camera {self.camera_id}", self.state.value,
-                                    trigger) from None
+        fire(self._machine, self, trigger, what=f"camera {self.camera_id}")
 
     def _announce(self, event: EventData) -> None:
         kind = EVENT_OF_TRIGGER.get(event.event.name)
