@@ -83,6 +83,7 @@ class Orchestrator:
         self.closed: frozenset[str] = frozenset()
         self.schedules = {s.name: s for s in schedules}
         self.marks = {name: start for name in self.schedules}
+        self._slot_cache: dict[str, tuple[float, float]] = {}   # name -> (mark, next slot)
         self.now = start
         self.started = start
         self.journal: list[JournalEntry] = []
@@ -118,7 +119,7 @@ class Orchestrator:
     def next_wakeup(self) -> float | None:
         """The next time a ``Tick`` is needed (a deadline or a schedule slot), if any."""
         times = [r.deadline for r in self.robots.values() if r.deadline is not None]
-        times += [next_slot(s, self.marks[name], self.zone) for name, s in self.schedules.items()]
+        times += [self._next_slot(name) for name in self.schedules]
         if self._waiting_for_robots():
             times.append(self.started + self.policy.startup_grace)
         return min(times) if times else None
@@ -341,6 +342,14 @@ class Orchestrator:
                 self._run_schedule(schedule, slot)
             self.marks[name] = slots[-1]
             self.journal.append(ScheduleMarked(name=name, until=slots[-1]))
+
+    def _next_slot(self, name: str) -> float:
+        """When schedule ``name`` fires next; cached per mark (asked after every event)."""
+        mark = self.marks[name]
+        cached = self._slot_cache.get(name)
+        if cached is None or cached[0] != mark:
+            cached = self._slot_cache[name] = (mark, next_slot(self.schedules[name], mark, self.zone))
+        return cached[1]
 
     def _run_schedule(self, schedule: Schedule, slot: float) -> None:
         who = f"schedule:{schedule.name}"

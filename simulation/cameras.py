@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from carefleet.vision.config import Zone, default_config
 from carefleet.vision.detector import Detector
 from carefleet.vision.events import EventKind
-from carefleet.vision.synthetic import BED_ZONE, ONSET, SCENES, render
+from carefleet.vision.synthetic import BED_ZONE, ONSET, SCENES, frames
 
 #: Scenes a scenario may play in a room (``activity`` events); ``fall`` plays "fall".
 ACTIVITIES = tuple(sorted(scene for scene in SCENES if scene != "fall"))
@@ -37,7 +37,7 @@ def watch_scene(camera_id: str, scene: str, seed: int) -> Sighting | None:
     """
     bed = Zone(name="bed", kind="bed", polygon=tuple((x, y) for x, y in BED_ZONE))
     detector = Detector(replace(default_config(), camera_id=camera_id, zones=(bed,)))
-    for frame, t in render(SCENES[scene], seed=seed):
+    for frame, t in frames(SCENES[scene], seed=seed):
         for event in detector.process(camera_id, frame, t):
             if event.kind is EventKind.FALL_DETECTED:
                 return Sighting(delay=max(t - ONSET[scene], 0.0), confidence=event.confidence)

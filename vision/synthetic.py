@@ -11,6 +11,7 @@ The first frame already shows the person (as real footage does).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -55,9 +56,14 @@ def _draw(frame: np.ndarray, pose: Pose) -> None:
 
 def render(poses: list[Pose], seed: int = 1) -> list[tuple[np.ndarray, float]]:
     """Frames ``(bgr, t)`` from the first to the last key pose."""
+    return list(frames(poses, seed))
+
+
+def frames(poses: list[Pose], seed: int = 1) -> Iterator[tuple[np.ndarray, float]]:
+    """The same frames one at a time, drawn only when asked for (a camera watching a
+    scene can stop as soon as it has seen enough)."""
     room = _room(seed)
     rng = np.random.default_rng(seed + 1)
-    frames = []
     n = int(round(poses[-1].t * FPS)) + 1
     for i in range(n):
         t = i / FPS
@@ -68,9 +74,10 @@ def render(poses: list[Pose], seed: int = 1) -> list[tuple[np.ndarray, float]]:
                     a.fold + u * (b.fold - a.fold))
         frame = room.copy()
         _draw(frame, pose)
-        noise = rng.normal(0, 2.0, frame.shape)
-        frames.append((np.clip(frame + noise, 0, 255).astype(np.uint8), t))
-    return frames
+        noisy = rng.standard_normal(frame.shape, dtype=np.float32)   # sensor noise, sigma 2
+        noisy *= 2.0
+        noisy += frame
+        yield np.clip(noisy, 0, 255, out=noisy).astype(np.uint8), t
 
 
 def walk(t0: float, x0: float, t1: float, x1: float) -> list[Pose]:

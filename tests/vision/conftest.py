@@ -6,28 +6,15 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from carefleet.vision.detector import Detector
-from carefleet.vision.events import FallEvent
-from vision_clips import SCENES, render
-
-Clip = list[tuple[np.ndarray, float]]
-
+from vision_clips import SCENES, Clip, render
 
 @pytest.fixture(scope="session")
 def clips() -> dict[str, Clip]:
     """Every synthetic scene, rendered once per test session."""
     return {name: render(poses) for name, poses in SCENES.items()}
 
-
-def run(detector: Detector, clip: Clip, camera_id: str = "cam") -> list[FallEvent]:
-    """Feed a whole clip to one camera of the detector; all the events it raised."""
-    events: list[FallEvent] = []
-    for frame, t in clip:
-        events += detector.process(camera_id, frame, t)
-    return events
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import mujoco_clips  # noqa: E402
 from carefleet.vision.config import default_config  # noqa: E402
 from carefleet.vision.detector import Detector  # noqa: E402
 from carefleet.vision.events import EventKind  # noqa: E402
-from conftest import run  # noqa: E402
+from vision_clips import run  # noqa: E402
 
 RELEASE = mujoco_clips.SCENES["stand_then_fall"].release
 

@@ -13,7 +13,7 @@ from carefleet.vision.config import Zone, default_config
 from carefleet.vision.detector import Detector
 from carefleet.vision.events import EventKind
 from carefleet.vision.fall_machine import FallState
-from conftest import run
+from vision_clips import run
 from vision_clips import BED_ZONE, HEIGHT, WIDTH
 
 

@@ -15,7 +15,7 @@ from carefleet.vision.config import default_config
 from carefleet.vision.detector import Detector, fuse
 from carefleet.vision.events import EventKind
 from carefleet.vision.person import Observation
-from conftest import run
+from vision_clips import run
 from vision_clips import HEIGHT, WIDTH
 
 
