@@ -38,8 +38,13 @@ debian-packages:
 	  else echo "note: Debian packages$$missing are missing and need root: their tests are skipped"; fi; \
 	fi
 
-bench: $(STAMP)
-	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+# Benchmarks that need the pose extra or MuJoCo run in .venv-pose (which has everything).
+POSE_BENCHES := bench/vision_bench.py bench/synthetic_falls.py
+
+bench: $(STAMP) $(POSE)/.installed
+	for b in $(filter-out $(POSE_BENCHES),$(wildcard bench/*.py)); do \
+	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in $(POSE_BENCHES); do echo "== $$b (in $(POSE))"; $(POSE)/bin/python $$b || exit 1; done
 
 # The pose extra lives in its own venv: mediapipe pulls opencv-contrib-python, whose cv2
 # overwrites the headless one and needs libGL; we put the headless build back over it.
