@@ -14,6 +14,13 @@ from typing import Any, Union
 from carefleet.errors import InputError
 
 
+def _require(origin: str, /, **fields: str) -> None:
+    """Refuse an event whose identifying fields are empty (a broken driver or client)."""
+    for name, value in fields.items():
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(origin, "must be given", field=name)
+
+
 class Outcome(str, Enum):
     """How a command ended, as a driver reports it (like rmf_demos' ``RobotAPIResult``)."""
 
@@ -48,8 +55,7 @@ class TaskSubmitted:
     def __post_init__(self) -> None:
         if not isinstance(self.request, dict):
             raise InputError("task request", "expected a mapping")
-        if not self.requested_by:
-            raise InputError("task request", "who asked must be given", field="requested_by")
+        _require("task request", requested_by=self.requested_by)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +63,9 @@ class TaskCancelled:
     task_id: str
     requested_by: str
     reason: str = "cancelled by request"
+
+    def __post_init__(self) -> None:
+        _require("task cancellation", task_id=self.task_id, requested_by=self.requested_by)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +79,7 @@ class RobotStatus:
     error: str | None = None
 
     def __post_init__(self) -> None:
+        _require("robot report", robot_id=self.robot_id, position=self.position)
         if not 0.0 <= self.battery <= 1.0:
             raise InputError(f"robot {self.robot_id}", f"battery {self.battery} outside 0..1",
                              field="battery")
@@ -85,6 +95,9 @@ class CommandResult:
     position: str | None = None  # where the robot is now, when it knows
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        _require("robot report", robot_id=self.robot_id, command_id=self.command_id)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StaffAcknowledged:
@@ -92,6 +105,9 @@ class StaffAcknowledged:
 
     task_id: str
     by: str
+
+    def __post_init__(self) -> None:
+        _require("staff acknowledgement", task_id=self.task_id, by=self.by)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +117,12 @@ class FallDetected:
     room: str
     source: str
     confidence: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require("fall report", room=self.room, source=self.source)
+        if not 0.0 <= self.confidence <= 1.0:
+            raise InputError(f"fall report from {self.source}",
+                             f"confidence {self.confidence} outside 0..1", field="confidence")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +134,9 @@ class DeviceEvent:
     room: str
     data: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _require("device event", device_id=self.device_id, kind=self.kind, room=self.room)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PassageChanged:
@@ -120,6 +145,9 @@ class PassageChanged:
     what: str
     closed: bool
     by: str = "staff"
+
+    def __post_init__(self) -> None:
+        _require("passage change", what=self.what, by=self.by)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

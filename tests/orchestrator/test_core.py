@@ -630,3 +630,18 @@ def test_a_trip_goes_only_to_a_robot_with_enough_trays(make_fleet, profiles):
     (task,) = fleet.orch.tasks.values()
     assert task.state is TaskState.COMPLETED
     assert fleet.trace("small") == [] and fleet.trace("big")[0] == "big navigate kitchen"
+
+
+# == events validate themselves ==============================================
+@pytest.mark.parametrize("make, message", [
+    (lambda: RobotStatus(robot_id="", position="kitchen", battery=0.5), "robot report: robot_id: must be given"),
+    (lambda: RobotStatus(robot_id="r1", position="kitchen", battery=1.5), "battery 1.5 outside 0..1"),
+    (lambda: CommandResult(robot_id="r1", command_id=" ", outcome=Outcome.SUCCEEDED), "command_id: must be given"),
+    (lambda: TaskCancelled(task_id="", requested_by="staff:anna"), "task cancellation: task_id: must be given"),
+    (lambda: StaffAcknowledged(task_id="t00001", by=""), "staff acknowledgement: by: must be given"),
+    (lambda: FallDetected(room="room_203", source="cam", confidence=2.0), "confidence 2.0 outside 0..1"),
+    (lambda: TaskSubmitted(request={"kind": "go_to"}, requested_by=""), "requested_by: must be given"),
+])
+def test_malformed_events_are_refused_at_the_boundary(make, message) -> None:
+    with pytest.raises(InputError, match=message):
+        make()
