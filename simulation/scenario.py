@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 from carefleet.maps import DEMO_WARD, WARDS_DIR, load_ward
 from carefleet.maps.model import PlaceKind, Ward
+from carefleet.maps.routing import Planner
 from carefleet.orchestrator.schedules import MealService, PatrolSchedule, Schedule, parse_clock
-from carefleet.tasks.requests import build_task
+from carefleet.tasks.requests import build_task, check_place
 from carefleet.robots.model import Battery, Capability, RobotProfile, RobotSpec
 from carefleet.simulation.cameras import ACTIVITIES
 from carefleet.simulation.kpi import KPI_DEFINITIONS
@@ -222,7 +223,7 @@ def _schedules(top: Reader, ward: Ward) -> tuple[Schedule, ...]:
         meal.only("name", "at", "rooms", "pickup_timeout")
         rooms = meal.strings("rooms", None)
         if rooms is not None:
-            _check_places(meal, ward, "rooms", rooms, PlaceKind.RESIDENT_ROOM)
+            _check_places(meal, ward, "rooms", rooms, (PlaceKind.RESIDENT_ROOM,))
         result.append(MealService(name=unique(meal), at=meal.convert("at", parse_clock),
                                   rooms=tuple(rooms) if rooms else None,
                                   pickup_timeout=meal.number("pickup_timeout", 180.0, positive=True)))
@@ -238,13 +239,9 @@ def _schedules(top: Reader, ward: Ward) -> tuple[Schedule, ...]:
 
 
 def _check_places(reader: Reader, ward: Ward, key: str, places: list[str],
-                  kind: PlaceKind | None = None) -> None:
+                  kinds: tuple[PlaceKind, ...] = ()) -> None:
     for place in places:
-        found = ward.places.get(place)
-        if found is None:
-            raise reader.error(key, f"unknown place '{place}' in ward '{ward.name}'")
-        if kind is not None and found.kind is not kind:
-            raise reader.error(key, f"'{place}' is a {found.kind.value}, expected a {kind.value}")
+        check_place(reader, ward, key, place, kinds)
 
 
 # -- happenings ---------------------------------------------------------------
@@ -271,7 +268,7 @@ def _happenings(top: Reader, ward: Ward, robots: set[str], cameras: dict[str, st
                 start: datetime, zone: ZoneInfo) -> tuple[Happening, ...]:
     result = []
     named: set[str] = set()
-    closable = _closable(ward)
+    closable = Planner(ward).closable
     for event in top.items("events", []):
         kind = event.str("kind", choices=sorted(HAPPENING_FIELDS))
         event.only("at", "kind", *HAPPENING_FIELDS[kind])
@@ -311,11 +308,6 @@ def _happenings(top: Reader, ward: Ward, robots: set[str], cameras: dict[str, st
                 raise event.error("task", f"no earlier submit event has id '{args['task']}'")
         result.append(Happening(at=at, kind=kind, args=args, line=event.line))
     return tuple(sorted(result, key=lambda h: h.at))
-
-
-def _closable(ward: Ward) -> set[str]:
-    names = {lane.id for lane in ward.lanes} | set(ward.lifts)
-    return names | {lane.corridor for lane in ward.lanes if lane.corridor}
 
 
 def _clock_at(value: Any, start: datetime, zone: ZoneInfo) -> float:

@@ -53,8 +53,10 @@ def build_task(request: dict[str, Any], *, task_id: str, now: float, requested_b
     return _BUILDERS[kind](reader, ward, common)
 
 
-def _place(reader: Reader, ward: Ward, key: str, value: str,
-           kinds: tuple[PlaceKind, ...] = ()) -> str:
+def check_place(reader: Reader, ward: Ward, key: str, value: str,
+                kinds: tuple[PlaceKind, ...] = ()) -> str:
+    """``value`` if it is a place of ``ward`` (of one of ``kinds``, when given); else a
+    located error on ``key``. Scenario files check their places the same way."""
     place = ward.places.get(value)
     if place is None:
         raise reader.error(key, f"unknown place '{value}' in ward '{ward.name}'")
@@ -68,7 +70,7 @@ def _places(reader: Reader, ward: Ward, key: str, kinds: tuple[PlaceKind, ...] =
     values = reader.strings(key)
     if not values:
         raise reader.error(key, "must list at least one place")
-    return [_place(reader, ward, key, value, kinds) for value in values]
+    return [check_place(reader, ward, key, value, kinds) for value in values]
 
 
 def _meal(reader: Reader, ward: Ward, common: dict[str, Any]) -> Task:
@@ -80,7 +82,7 @@ def _meal(reader: Reader, ward: Ward, common: dict[str, Any]) -> Task:
         raise reader.error(None, f"ward '{ward.name}' has no kitchen to load meals at")
     return MealDelivery(
         rooms=_places(reader, ward, "rooms", (PlaceKind.RESIDENT_ROOM,)),
-        kitchen=_place(reader, ward, "kitchen", kitchen, (PlaceKind.KITCHEN,)),
+        kitchen=check_place(reader, ward, "kitchen", kitchen, (PlaceKind.KITCHEN,)),
         meal=reader.str("meal", ""),
         pickup_timeout=reader.number("pickup_timeout", 180.0, positive=True), **common)
 
@@ -97,13 +99,13 @@ def _patrol(reader: Reader, ward: Ward, common: dict[str, Any]) -> Task:
 
 def _fall(reader: Reader, ward: Ward, common: dict[str, Any]) -> Task:
     reader.only(*_COMMON, "room", "source")
-    room = _place(reader, ward, "room", reader.str("room"))
+    room = check_place(reader, ward, "room", reader.str("room"))
     return FallResponse(room=room, source=reader.str("source", ""), **common)
 
 
 def _go_to(reader: Reader, ward: Ward, common: dict[str, Any]) -> Task:
     reader.only(*_COMMON, "place")
-    return GoTo(place=_place(reader, ward, "place", reader.str("place")), **common)
+    return GoTo(place=check_place(reader, ward, "place", reader.str("place")), **common)
 
 
 def _charge(reader: Reader, ward: Ward, common: dict[str, Any]) -> Task:
@@ -112,7 +114,7 @@ def _charge(reader: Reader, ward: Ward, common: dict[str, Any]) -> Task:
         raise reader.error(None, "missing required field 'robot' (which robot to charge)")
     charger = reader.str("charger", None)
     if charger is not None:
-        _place(reader, ward, "charger", charger, (PlaceKind.CHARGER,))
+        check_place(reader, ward, "charger", charger, (PlaceKind.CHARGER,))
     return Charge(charger=charger, **common)
 
 
