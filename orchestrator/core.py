@@ -202,10 +202,9 @@ class Orchestrator:
 
     def _on_status(self, event: RobotStatus) -> None:
         robot = self._robot(event.robot_id)
-        if event.position != robot.position:
-            robot.position = self.planner.waypoint_of(event.position)
-            self.allocator.forget(robot.id)
+        robot.position = self.planner.waypoint_of(event.position)
         robot.battery = event.battery
+        self.allocator.forget(robot.id)   # position or battery may have changed
         mode = event.mode
         if mode is DriverMode.ERROR or event.battery <= 0.0:
             if robot.state is not RobotState.FAULT:
@@ -228,7 +227,6 @@ class Orchestrator:
             self._rebalance()
         elif robot.state is RobotState.EMERGENCY_STOP:
             robot.trigger("release")
-        self.allocator.forget(robot.id)
         self._check_charged(robot)
 
     def _on_result(self, event: CommandResult) -> None:
