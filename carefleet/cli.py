@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from carefleet import __version__
-from carefleet.errors import CareFleetError
+from carefleet.errors import CareFleetError, CoreFault, StoreError
 
 #: Packages whose ``cli.register`` adds sub-commands, in help order.
 COMMAND_MODULES = (
@@ -23,7 +23,10 @@ COMMAND_MODULES = (
     "carefleet.diagrams",
 )
 
+#: Exit codes, documented in the README: 1 is ``carefleet sim``'s "an expectation failed".
 EXIT_BAD_INPUT = 2
+EXIT_CORE_FAULT = 3      # a bug in the orchestrator core (please report it)
+EXIT_STORE_FAILED = 4    # the store could not commit (disk full, read-only, held by another)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except CoreFault as error:
+        print(f"carefleet: core failure: {error}", file=sys.stderr)
+        return EXIT_CORE_FAULT
+    except StoreError as error:
+        print(f"carefleet: store failure: {error}", file=sys.stderr)
+        return EXIT_STORE_FAILED
     except CareFleetError as error:
         print(f"carefleet: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -46,3 +46,23 @@ class IllegalTransition(CareFleetError):
 
 class SourceError(CareFleetError):
     """An external source (camera stream, device, driver link) failed or sent garbage."""
+
+
+class RobotError(CareFleetError):
+    """A robot (its driver) sent something the ward cannot use: an unknown waypoint, a
+    command result for a robot we do not have. The robot's fault, not the ward file's."""
+
+    def __init__(self, robot_id: str, message: str, *, field: str | None = None) -> None:
+        self.robot_id, self.message, self.field = robot_id, message, field
+        where = f"robot {robot_id}" + (f": {field}" if field else "")
+        super().__init__(f"{where}: {message}")
+
+
+class CoreFault(CareFleetError):
+    """A bug inside the orchestrator core: it stopped taking events until it is rebuilt
+    from the store (nothing half-applied reaches a robot or the store)."""
+
+
+class StoreError(CareFleetError):
+    """The store could not commit (disk full, read-only, locked by another orchestrator):
+    the event was refused before any command left."""
