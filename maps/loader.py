@@ -102,12 +102,17 @@ def check_ward(path: str | Path) -> tuple[Ward | None, list[InputError]]:
     return (None if errors.found else ward), errors.found
 
 
+def _extra(top: Reader) -> dict[str, Any]:
+    """``extra`` is not checked inside, but it must be a mapping (``Ward.extra``)."""
+    return dict(top.mapping("extra").data) if "extra" in top else {}
+
+
 def _read_ward(top: Reader, base: Path, errors: _Errors) -> Ward | None:
     errors.attempt(top.only, *TOP_FIELDS)
     name = errors.attempt(top.str, "ward")
     timezone = errors.attempt(_timezone, top)
     door_delay = errors.attempt(top.number, "door_delay", 4.0, minimum=0)
-    extra = errors.attempt(top.get, "extra", {})
+    extra = errors.attempt(_extra, top)
     parsed = _Parsed()
     for floor_reader in _entries(top, "floors", errors):
         _add(parsed, "floor", floor_reader, _read_floor(floor_reader, base, errors), errors)

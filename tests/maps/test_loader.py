@@ -46,6 +46,10 @@ LINE_OF = {line: n for n, line in enumerate(TINY.splitlines(), start=1)}
 CASES = [
     ("unknown top-level field", "door_delay: 4", "door_dely: 4", "door_dely", "unknown field"),
     ("bad door delay", "door_delay: 4", "door_delay: -1", "door_delay", "at least 0"),
+    ("extra not a mapping", "door_delay: 4", "door_delay: 4\nextra: [1]", "extra",
+     "expected a mapping, got a list"),
+    ("extra empty", "door_delay: 4", "door_delay: 4\nextra:", "extra",
+     "expected a mapping, got nothing"),
     ("missing field", "{id: b, floor: F1, x: 3, y: 4}", "{id: b, floor: F1, x: 3}",
      "waypoints[1]", "missing required field 'y'"),
     ("unknown entry field", "{id: d, floor: F1, x: 0, y: 10}", "{id: d, floor: F1, x: 0, y: 10, z: 1}",
@@ -147,6 +151,41 @@ def test_reference_to_a_broken_entry_is_not_reported_again(write_ward):
 def test_malformed_files(write_ward, text, words):
     ward, [error] = check_ward(write_ward(text))
     assert ward is None and words in str(error)
+
+
+#: Nesting no ward (or any other YAML file we read) comes near, as lists and as mappings.
+DEEP_TEXTS = {
+    "lists": "[" * 100_000,
+    "flow mappings": "{a: " * 50_000,
+    "block mappings": "".join(" " * depth + f"k{depth}:\n" for depth in range(1500)),
+    "in extra": TINY + "extra: {tool: " + "[" * 5_000 + "]" * 5_000 + "}\n",
+}
+
+
+@pytest.mark.parametrize("text", DEEP_TEXTS.values(), ids=DEEP_TEXTS.keys())
+def test_deeply_nested_yaml_is_one_located_error(write_ward, text):
+    path = write_ward(text)
+    ward, [error] = check_ward(path)
+    assert ward is None and error.source == str(path) and error.line is not None
+    assert str(error).startswith(f"{path}:") and "nested too deeply" in str(error)
+    with pytest.raises(InputError, match="nested too deeply"):
+        load_ward(path)
+
+
+def test_deeply_nested_grid_file_is_one_located_error(write_ward, tmp_path):
+    (tmp_path / "g.yaml").write_text("image: " + "[" * 100_000)
+    _, [error] = check_ward(write_ward(TINY.replace("{id: F1, name: Ground}",
+                                                    "{id: F1, name: Ground, grid: g.yaml}")))
+    assert str(error).startswith(f"{tmp_path / 'g.yaml'}:1:") and "nested too deeply" in str(error)
+
+
+def test_nesting_a_ward_may_use_is_accepted(write_ward):
+    ward = load_ward(write_ward(TINY + "extra: {tool: " + "[" * 40 + "]" * 40 + "}\n"))
+    assert list(ward.extra) == ["tool"]
+    depth, value = 0, ward.extra["tool"]
+    while value:
+        depth, value = depth + 1, value[0]
+    assert depth == 39
 
 
 def test_missing_file(tmp_path):

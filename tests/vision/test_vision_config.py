@@ -62,6 +62,26 @@ def test_mistakes_are_one_located_error(write_text, text, where, message):
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000, "fall: " + "{a: " * 50_000,
+                                  "".join(" " * i + f"k{i}:\n" for i in range(1500))])
+def test_deeply_nested_yaml_is_one_located_error(write_text, text):
+    path = write_text(text)
+    with pytest.raises(InputError, match="nested too deeply") as caught:
+        load_camera_config(path)
+    assert caught.value.source == str(path) and caught.value.line is not None
+    assert "\n" not in str(caught.value)
+
+
+def test_watch_with_a_deeply_nested_config_is_one_line_and_exit_2(write_text, capsys):
+    from carefleet.cli import main
+
+    path = write_text("process:\n  fps: " + "[" * 100_000)
+    assert main(["vision", "watch", "0", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"carefleet: error: {path}:2:") and "nested too deeply" in err
+    assert len(err.splitlines()) == 1
+
+
 def test_a_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         load_camera_config(tmp_path / "nope.yaml")
