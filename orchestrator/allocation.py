@@ -134,15 +134,17 @@ class Allocator:
             return None
         return Offer(robot, start.busy + work.duration, left)
 
-    def feasible_on_full_battery(self, robot: Robot, task: Task, now: float) -> bool:
-        """Could this robot ever do the task: charged, from a charger, every passage open?
+    def feasible_on_full_battery(self, robot: Robot, task: Task, now: float, *,
+                                 closed: frozenset[str] = frozenset()) -> bool:
+        """Could this robot ever do the task: charged, from a charger, with only
+        ``closed`` closed (by default every passage open)?
 
         When this is false waiting cannot help, so the task fails; when only closures
         or today's batteries stand in the way, the task waits in the queue.
         """
         profile = robot.profile
         start = self.chargers[0] if self.chargers else robot.position
-        work = self.estimate(task.plan(now), start, robot, closed=frozenset())
-        home = self.to_charger(work.end, robot, closed=frozenset())
+        work = self.estimate(task.plan(now), start, robot, closed=closed)
+        home = self.to_charger(work.end, robot, closed=closed)
         budget = (profile.battery.charged - profile.battery.reserve) * profile.battery.capacity_wh
         return math.isfinite(work.duration) and work.energy + home.energy <= budget

@@ -59,13 +59,12 @@ class Severity(str, Enum):
 class NotifyStaff:
     """Tell staff something (pager, dashboard).
 
-    ``key`` and ``params`` name the message for ``carefleet.messages.render`` in the
-    reader's language; ``text`` is the English rendering.
+    ``key`` and ``params`` name the message; whoever shows it renders it in the
+    reader's language with ``carefleet.messages.render`` (the core renders no text).
     """
 
     severity: Severity
     key: str
-    text: str
     params: dict[str, str] = field(default_factory=dict)
     task_id: str | None = None
     robot_id: str | None = None

@@ -18,7 +18,16 @@ Policy in one place (each piece is a method below):
   cannot finish it and still reach a charger above its reserve.
 - **failures**: a robot fault, a failed navigation or an overdue command hands the
   task to another robot; after ``retry_limit`` retries the task fails and staff are
-  told why.
+  told why. A robot silent past ``silence_timeout`` goes offline and hands its work back.
+- **waiting, not failing**: a task that cannot be carried out *now* (no capable robot
+  available, everything behind a closure, no charger reachable) waits with a reason,
+  and staff are told once; it never fails and re-creates itself in the same instant.
+
+``handle`` is all-or-nothing, as h11's connection is: a refused event (a caller's
+``InputError``, a robot's ``RobotError``) changes nothing at all, not even the clock;
+an unexpected exception inside the core is a bug, after which it refuses every event
+(``CoreFault``) until the runtime rebuilds it from the store, so no half-applied state
+ever reaches a robot or the store.
 """
 
 from __future__ import annotations
@@ -28,8 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from carefleet.errors import InputError
-from carefleet.messages import render
+from carefleet.errors import CoreFault, InputError, RobotError
 from carefleet.maps.model import PlaceKind, Ward
 from carefleet.maps.routing import Planner
 from carefleet.orchestrator.allocation import Allocator, Offer
@@ -38,7 +46,8 @@ from carefleet.orchestrator.commands import (Command, Dock, Navigate, NotifyStaf
 from carefleet.orchestrator.events import (CommandResult, DeviceEvent, DriverMode, Event,
                                            FallDetected, Outcome, PassageChanged, RobotStatus,
                                            StaffAcknowledged, TaskCancelled, TaskSubmitted, Tick)
-from carefleet.orchestrator.journal import Audited, JournalEntry, ScheduleMarked, TaskSaved
+from carefleet.orchestrator.journal import (Audited, JournalEntry, ScheduleMarked, StateSaved,
+                                            TaskSaved)
 from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, Schedule, next_slot,
                                               slots_between, trips)
 from carefleet.robots.lifecycle import Robot, RobotState
@@ -61,6 +70,10 @@ class Policy:
     navigate_margin: float = 120.0      # seconds
     topup_below: float = 0.6            # idle robots with nothing to do charge below this
     startup_grace: float = 15.0         # seconds to wait for every robot's first report
+    silence_timeout: float | None = 300.0  # a robot silent this long goes offline (drivers
+    #                                        report at least once a minute)
+    catch_up_limit: float = 3600.0      # a slot missed by more than this is reported, not run
+    charge_retry: float = 300.0         # after a failed charge, wait this long before the next
 
 
 class Orchestrator:
@@ -68,7 +81,9 @@ class Orchestrator:
 
     def __init__(self, ward: Ward, robots: Iterable[RobotSpec], *, start: float,
                  schedules: Iterable[Schedule] = (), policy: Policy = Policy(),
-                 planner: Planner | None = None) -> None:
+                 planner: Planner | None = None, incarnation: int = 1) -> None:
+        """``incarnation`` (the store counts them) goes into every command id, so ids
+        stay unique across restarts."""
         self.ward = ward
         self.zone = ZoneInfo(ward.timezone)
         self.planner = planner or Planner(ward)
@@ -79,6 +94,7 @@ class Orchestrator:
             if spec.id in self.robots:
                 raise InputError("fleet", f"robot id '{spec.id}' is used twice", field="robots")
             self.robots[spec.id] = Robot(spec, self.planner.waypoint_of(spec.start))
+            self.robots[spec.id].last_seen = start
         self.tasks: dict[str, Task] = {}
         self.closed: frozenset[str] = frozenset()
         self.schedules = {s.name: s for s in schedules}
@@ -91,25 +107,74 @@ class Orchestrator:
         self._dirty: set[str] = set()
         self._next_command = 0
         self._next_task = 0
+        self.incarnation = incarnation
+        self.known: dict[str, str] = {}           # finished task id -> its final state
+        self.broken: str | None = None            # why the core stopped taking events
+        self._finished: set[str] = set()          # closed during this event: leave memory
+        self._charge_of: dict[str, str] = {}      # robot id -> its open charge task
+        self._told: dict[str, str] = {}           # task id -> why it waits (staff were told)
 
     # == the one way in ====================================================
     def handle(self, event: Event, now: float) -> list[Command]:
         """Apply ``event`` at time ``now`` and return the commands to carry out.
 
-        Raises ``InputError`` for a caller's mistake (unknown task, malformed request),
-        before anything changes.
+        Raises ``InputError`` for a caller's mistake (unknown task, malformed request)
+        and ``RobotError`` for a robot's (unknown waypoint), having changed nothing;
+        ``CoreFault`` for a bug in here, after which every event is refused.
         """
+        if self.broken is not None:
+            raise CoreFault(f"orchestrator stopped after an internal error ({self.broken}); "
+                            "it must be rebuilt from the store")
+        handler = self._HANDLERS.get(type(event))
+        if handler is None:
+            raise InputError("event", f"unknown event type {type(event).__name__!r}")
         if now < self.now:
             raise InputError("clock", f"time went backwards: {now} after {self.now}")
+        before = (self.now, len(self.journal), self._next_task, self._next_command)
         self.now = now
         self._out = []
-        self._HANDLERS[type(event)](self, event)
+        try:
+            handler(self, event)
+        except (InputError, RobotError):
+            self.now, kept, self._next_task, self._next_command = before
+            del self.journal[kept:]
+            self._out, self._dirty, self._finished = [], set(), set()
+            raise
+        except Exception as exc:
+            self._break(event, exc)
+        try:
+            self._after_event()
+        except Exception as exc:
+            self._break(event, exc)
+        return self._out
+
+    def _after_event(self) -> None:
+        """What every event is followed by: deadlines, schedules, batteries, dispatch."""
         self._time_out_commands()
+        self._check_silence()
         self._fire_schedules()
         self._manage_batteries()
         self._dispatch()
         self._save_dirty()
-        return self._out
+
+    def _break(self, event: Event, exc: Exception) -> None:
+        self.broken = f"{type(exc).__name__}: {exc}"
+        self._out = []
+        raise CoreFault(f"orchestrator core failed while handling {type(event).__name__} "
+                        f"({self.broken}); it takes no more events until rebuilt from the store"
+                        ) from exc
+
+    def close(self) -> None:
+        """Release every model from the shared state machines (a restart, a test's end)."""
+        from carefleet.robots.lifecycle import MACHINE
+        from carefleet.tasks.model import LIFECYCLE_MACHINE
+        for robot in self.robots.values():
+            MACHINE.remove_model(robot)
+        for task in self.tasks.values():
+            if task.is_open:
+                LIFECYCLE_MACHINE.remove_model(task)
+                type(task).step_machine.remove_model(task)
+        self.tasks.clear()
 
     def take_journal(self) -> list[JournalEntry]:
         """Entries to store since the last call (the runtime stores them, then acts)."""
@@ -120,20 +185,34 @@ class Orchestrator:
         """The next time a ``Tick`` is needed (a deadline or a schedule slot), if any."""
         times = [r.deadline for r in self.robots.values() if r.deadline is not None]
         times += [self._next_slot(name) for name in self.schedules]
+        times += [r.charge_retry_at for r in self.robots.values()
+                  if r.charge_retry_at is not None and r.charge_retry_at > self.now]
+        silence = self.policy.silence_timeout
+        if silence is not None:
+            times += [r.last_seen + silence for r in self.robots.values()
+                      if r.state is not RobotState.OFFLINE]
         if self._waiting_for_robots():
             times.append(self.started + self.policy.startup_grace)
         return min(times) if times else None
 
     # == restart ===========================================================
     def restore(self, records: Iterable[dict[str, Any]], marks: dict[str, float], *,
-                used_ids: Iterable[str] = ()) -> int:
-        """Take back every unfinished task from the store after a restart.
+                used_ids: Iterable[str] = (), state: dict[str, Any] | None = None) -> int:
+        """Take back every unfinished task, schedule mark and closure from the store.
 
-        Robots are unknown until they report, so every task goes back to ``queued``
-        with its progress (rooms already served stay served); finished records are
-        skipped. ``used_ids`` (every id in the store) keeps new ids from colliding
-        with finished tasks. Returns the number of tasks resumed.
+        A runtime calls this once on every start, on an empty store too. Robots are
+        unknown until they report, so every task goes back to ``queued`` with its
+        progress (rooms already served stay served); finished records are skipped.
+        ``used_ids`` (every id in the store) keeps new ids from colliding with finished
+        tasks and makes a resubmission of any of them a duplicate. A schedule without
+        a stored mark starts from now, and that mark is stored at once, so a slot that
+        passes while the orchestrator is down is caught up after the restart. Returns
+        the number of tasks resumed.
         """
+        state = state or {}
+        closed = [name for name in state.get("closed", []) if name in self.planner.closable]
+        self.closed = frozenset(closed)
+        self.allocator.set_closed(self.closed)
         count = 0
         for record in records:
             if record.get("state") in {state.value for state in FINAL}:
@@ -143,17 +222,26 @@ class Orchestrator:
             task.history.append((self.now, TaskState.QUEUED.value, "resumed after restart"))
             task.reason = "resumed after restart"
             self.tasks[task.id] = task
+            if isinstance(task, Charge) and task.pinned_robot in self.robots:
+                self._charge_of[task.pinned_robot] = task.id
             self._dirty.add(task.id)
             count += 1
-        self._next_task = max([self._next_task] + [_serial(t) for t in [*self.tasks, *used_ids]])
-        self.marks.update({k: v for k, v in marks.items() if k in self.schedules})
-        self._audit(ORCHESTRATOR, "restarted", detail={"tasks_resumed": count})
+        self.known.update({i: "finished" for i in used_ids if i not in self.tasks})
+        self._next_task = max([self._next_task] + [_serial(t) for t in [*self.tasks, *self.known]])
+        for name in self.schedules:
+            if name in marks:
+                self.marks[name] = marks[name]
+            else:
+                self.journal.append(ScheduleMarked(name=name, until=self.marks[name]))
+        self._audit(ORCHESTRATOR, "restarted", detail={"tasks_resumed": count,
+                                                       "incarnation": self.incarnation})
         self._save_dirty()
         return count
 
     # == event handlers ====================================================
     def _on_submitted(self, event: TaskSubmitted) -> None:
-        if event.task_id is not None and event.task_id in self.tasks:
+        if event.task_id is not None and (event.task_id in self.tasks
+                                          or event.task_id in self.known):
             self._audit(event.requested_by, "duplicate_submission", task_id=event.task_id)
             return
         self.submit(event.request, event.requested_by, task_id=event.task_id)
@@ -163,7 +251,7 @@ class Orchestrator:
         """Validate and accept a task (also used by schedules and device rules)."""
         generated = task_id is None
         if task_id is None:
-            while f"t{self._next_task + 1:05d}" in self.tasks:   # a caller may have chosen it
+            while self._taken(f"t{self._next_task + 1:05d}"):   # a caller may have chosen it
                 self._next_task += 1
             task_id = f"t{self._next_task + 1:05d}"
         task = build_task(request, task_id=task_id, now=self.now, requested_by=requested_by,
@@ -171,6 +259,9 @@ class Orchestrator:
         pinned = task.pinned_robot
         if pinned is not None and pinned not in self.robots:
             raise InputError(source, f"unknown robot '{pinned}'", field="robot")
+        if pinned is not None and not task.fits(self.robots[pinned].profile):
+            raise InputError(source, f"robot '{pinned}' ({self.robots[pinned].profile.model}) "
+                             f"cannot do {task.kind}", field="robot")
         if isinstance(task, MealDelivery) and not any(task.fits(r.profile)
                                                       for r in self.robots.values()):
             most = max((r.profile.trays for r in self.robots.values()
@@ -182,6 +273,8 @@ class Orchestrator:
             self._next_task += 1
         task.history.append((self.now, TaskState.QUEUED.value, "accepted"))
         self.tasks[task.id] = task
+        if isinstance(task, Charge):
+            self._charge_of[pinned] = task.id    # type: ignore[index]
         self._dirty.add(task.id)
         self._audit(requested_by, "task_submitted", task_id=task.id,
                     detail={"kind": task.kind, "priority": task.priority.name.lower(),
@@ -192,6 +285,9 @@ class Orchestrator:
         return task
 
     def _on_cancelled(self, event: TaskCancelled) -> None:
+        if event.task_id in self.known:
+            raise InputError("task request", f"task {event.task_id} is already "
+                             f"{self.known[event.task_id]}", field="task_id")
         task = self._task(event.task_id, "task_id")
         if not task.is_open:
             raise InputError("task request", f"task {task.id} is already {task.state.value}",
@@ -201,11 +297,29 @@ class Orchestrator:
                     detail={"reason": event.reason})
 
     def _on_status(self, event: RobotStatus) -> None:
+        """Reconcile with what the robot says it is, whatever state we had it in.
+
+        A robot may (re)connect in any mode (after our restart, or its own): it is
+        accepted as it is, and a command it is still executing that we did not give
+        (one from before a restart) is stopped.
+        """
         robot = self._robot(event.robot_id)
-        robot.position = self.planner.waypoint_of(event.position)
+        position = self._robot_waypoint(robot, event.position)
+        robot.position = position
         robot.battery = event.battery
+        robot.last_seen = self.now
         self.allocator.forget(robot.id)   # position or battery may have changed
         mode = event.mode
+        if robot.state is RobotState.OFFLINE:
+            robot.trigger("connect")
+            self._audit(f"robot:{robot.id}", "connected", robot_id=robot.id,
+                        detail={"mode": mode.value})
+            self._rebalance()
+        if (event.command_id is not None and event.command_id != robot.command
+                and mode in (DriverMode.BUSY, DriverMode.CHARGING)):
+            self._out.append(Stop(robot_id=robot.id, command_id=event.command_id))
+            self._audit(ORCHESTRATOR, "stale_command_stopped", robot_id=robot.id,
+                        detail={"command_id": event.command_id})
         if mode is DriverMode.ERROR or event.battery <= 0.0:
             if robot.state is not RobotState.FAULT:
                 self._fault(robot, event.error or "battery empty")
@@ -214,30 +328,31 @@ class Orchestrator:
             if robot.state is not RobotState.EMERGENCY_STOP:
                 self._hand_back_all(robot, "emergency stop pressed", count_attempt=False)
                 robot.trigger("estop")
+                robot.charger = None
                 self._notify(Severity.WARNING, "robot_estop", robot=robot)
             return
-        if robot.state is RobotState.OFFLINE:
-            robot.trigger("connect")
-            self._audit(f"robot:{robot.id}", "connected", robot_id=robot.id)
-            self._rebalance()
-        elif robot.state is RobotState.FAULT and mode is DriverMode.READY:
+        if robot.state is RobotState.FAULT:
             robot.trigger("recover")
             robot.error = None
             self._notify(Severity.INFO, "robot_recovered", robot=robot)
             self._rebalance()
         elif robot.state is RobotState.EMERGENCY_STOP:
             robot.trigger("release")
+            self._rebalance()
         self._check_charged(robot)
 
     def _on_result(self, event: CommandResult) -> None:
         robot = self._robot(event.robot_id)
+        position = (self._robot_waypoint(robot, event.position)
+                    if event.position is not None else None)
+        robot.last_seen = self.now
         if event.command_id != robot.command:
             self._audit(f"robot:{robot.id}", "stale_result", robot_id=robot.id,
                         detail={"command_id": event.command_id, "outcome": event.outcome.value})
             return
         robot.command, robot.deadline = None, None
-        if event.position is not None:
-            robot.position = self.planner.waypoint_of(event.position)
+        if position is not None:
+            robot.position = position
         self.allocator.forget(robot.id)
         task = self.tasks[robot.task] if robot.task else None
         state = robot.state
@@ -263,8 +378,16 @@ class Orchestrator:
             robot.trigger("undock")
             if task is not None:
                 self._hand_back(robot, task, f"docking failed: {event.detail or 'no reason given'}")
+        elif state is not RobotState.CHARGING:
+            # The result of a command we hold while the robot is in fault or e-stop (it
+            # was stopped with the robot): nothing is running any more.
+            self._audit(f"robot:{robot.id}", "late_result", robot_id=robot.id,
+                        detail={"command_id": event.command_id})
 
     def _on_acknowledged(self, event: StaffAcknowledged) -> None:
+        if event.task_id in self.known:
+            raise InputError("task request", f"task {event.task_id} is already finished",
+                             field="task_id")
         task = self._task(event.task_id, "task_id")
         if not isinstance(task, FallResponse) or not task.is_open:
             raise InputError("task request", f"task {task.id} is not an open fall response",
@@ -287,6 +410,9 @@ class Orchestrator:
                     event.source, source=f"fall report from {event.source}")
 
     def _on_device(self, event: DeviceEvent) -> None:
+        if event.room not in self.ward.places:
+            raise InputError(f"device {event.device_id}", f"unknown place '{event.room}' in "
+                             f"ward '{self.ward.name}'", field="room")
         if event.kind == "fall":
             self._on_fall(FallDetected(room=event.room, source=event.device_id))
         elif event.kind == "call_button":
@@ -305,8 +431,10 @@ class Orchestrator:
         (closed.add if event.closed else closed.discard)(event.what)
         self.closed = frozenset(closed)
         self.allocator.set_closed(self.closed)
+        self.journal.append(StateSaved(key="closed", value=sorted(self.closed)))
         self._audit(event.by, "passage_closed" if event.closed else "passage_opened",
                     detail={"what": event.what})
+        self._told = {k: v for k, v in self._told.items() if v != "behind_closure"}
 
     def _on_tick(self, event: Tick) -> None:
         """Nothing to do beyond what every event does (deadlines, schedules, dispatch)."""
@@ -331,15 +459,46 @@ class Orchestrator:
                 self._stop(robot)
                 self._fault(robot, f"no progress: overdue at {self._label(robot.position)}")
 
+    def _check_silence(self) -> None:
+        """A robot that has not reported for ``silence_timeout`` is offline: its work goes
+        back to the fleet and staff are told (it rejoins with its next report)."""
+        silence = self.policy.silence_timeout
+        if silence is None:
+            return
+        for robot in self.robots.values():
+            if robot.state is RobotState.OFFLINE or self.now < robot.last_seen + silence:
+                continue
+            self._hand_back_all(robot, f"robot {robot.id} stopped reporting",
+                                count_attempt=False)
+            robot.trigger("disconnect")
+            robot.charger = None
+            self._notify(Severity.WARNING, "robot_offline", robot=robot,
+                         minutes=f"{(self.now - robot.last_seen) / 60:.0f}")
+
     def _fire_schedules(self) -> None:
         for name, schedule in self.schedules.items():
+            if self._next_slot(name) > self.now:
+                continue
             slots = slots_between(schedule, self.marks[name], self.now, self.zone)
             if not slots:
                 continue
             for slot in slots:
-                self._run_schedule(schedule, slot)
+                if self._too_late(schedule, slot):
+                    self._notify(Severity.WARNING, "schedule_missed", schedule=schedule.name,
+                                 minutes=f"{(self.now - slot) / 60:.0f}")
+                    self._audit(ORCHESTRATOR, "schedule_missed",
+                                detail={"schedule": schedule.name, "slot": slot})
+                else:
+                    self._run_schedule(schedule, slot)
             self.marks[name] = slots[-1]
             self.journal.append(ScheduleMarked(name=name, until=slots[-1]))
+
+    def _too_late(self, schedule: Schedule, slot: float) -> bool:
+        """A slot that passed while nobody ran the ward: caught up if still useful (a
+        meal within ``catch_up_limit``, a patrol whose window is still open)."""
+        if isinstance(schedule, PatrolSchedule) and schedule.rounds is None:
+            return schedule.window_end(slot, self.zone) <= self.now
+        return self.now - slot > self.policy.catch_up_limit
 
     def _next_slot(self, name: str) -> float:
         """When schedule ``name`` fires next; cached per mark (asked after every event)."""
@@ -375,13 +534,24 @@ class Orchestrator:
 
     def _manage_batteries(self) -> None:
         for robot in self.robots.values():
-            if not robot.available or self._charging_planned(robot):
+            if not robot.available:
                 continue
+            if robot.charge_retry_at is not None:
+                if self.now < robot.charge_retry_at:
+                    continue
+                robot.charge_retry_at = None
             battery = robot.profile.battery
+            charge = self.tasks.get(self._charge_of.get(robot.id, ""))
             if robot.battery < battery.low_threshold:
+                if charge is not None and (charge.priority <= Priority.HIGH
+                                           or charge.id == robot.task):
+                    continue
+                if charge is not None:            # a top-up not started: a real charge now
+                    self._release(charge, "cancel", "battery low: charging first")
                 self._send_to_charge(robot)
-            elif (robot.battery < self.policy.topup_below and robot.task is None
-                  and not robot.queue and robot.state is RobotState.IDLE):
+            elif (charge is None and robot.battery < self.policy.topup_below
+                  and robot.task is None and not robot.queue
+                  and robot.state is RobotState.IDLE):
                 self._queue_charge(robot, Priority.LOW, "topping up while idle")
 
     def _send_to_charge(self, robot: Robot) -> None:
@@ -404,10 +574,6 @@ class Orchestrator:
         task = self.submit({"kind": "charge", "robot": robot.id,
                             "priority": priority.name.lower()}, ORCHESTRATOR, source=why)
         self._assign(robot, task)
-
-    def _charging_planned(self, robot: Robot) -> bool:
-        ids = ([robot.task] if robot.task else []) + robot.queue
-        return any(isinstance(self.tasks[i], Charge) for i in ids)
 
     def _waiting_for_robots(self) -> bool:
         """Just started and not every robot has reported: allocating now would give all
@@ -438,6 +604,11 @@ class Orchestrator:
         if not candidates:
             if not any(task.fits(r.profile) for r in self.robots.values()):
                 self._give_up(task, f"no robot in the fleet can do {task.kind}")
+            elif task.pinned_robot is not None:
+                self._wait(task, "robot_unavailable", f"robot {task.pinned_robot} is not available")
+            else:
+                self._wait(task, "no_robot_available",
+                           f"no robot that can do {task.kind} is available")
             return
         fresh = [r for r in candidates if r.id not in task.failed_on] or candidates
         urgent = task.priority is Priority.URGENT
@@ -447,6 +618,12 @@ class Orchestrator:
         if not offers:
             if not any(self.allocator.feasible_on_full_battery(r, task, self.now) for r in fresh):
                 self._give_up(task, "no robot can finish it on one charge")
+            elif self.closed and not any(self.allocator.feasible_on_full_battery(
+                    r, task, self.now, closed=self.closed) for r in fresh):
+                self._wait(task, "behind_closure", "unreachable while "
+                           + ", ".join(sorted(self.closed)) + " is closed")
+            else:
+                self._wait(task, "battery", "waiting for a robot with enough battery", tell=False)
             return
         best = min(offers, key=_offer_key)
         robot = best.robot
@@ -454,6 +631,18 @@ class Orchestrator:
             self._preempt(robot, task)
         else:
             self._assign(robot, task)
+
+    def _wait(self, task: Task, why: str, reason: str, *, tell: bool = True) -> None:
+        """``task`` cannot be carried out now: it stays queued with ``reason``; staff are
+        told once per reason (not again at every event)."""
+        if self._told.get(task.id) == why:
+            return
+        self._told[task.id] = why
+        task.reason = reason
+        self._dirty.add(task.id)
+        self._audit(ORCHESTRATOR, "task_waiting", task_id=task.id, detail={"reason": reason})
+        if tell:
+            self._notify(Severity.WARNING, "task_waiting", task=task, reason=reason)
 
     def _rebalance(self) -> None:
         """A robot joined: offer every not-yet-started queued task to the whole fleet again."""
@@ -473,6 +662,11 @@ class Orchestrator:
 
     # == robots doing tasks ================================================
     def _assign(self, robot: Robot, task: Task) -> None:
+        topup = self.tasks.get(self._charge_of.get(robot.id, ""))
+        if (topup is not None and not isinstance(task, Charge) and topup.priority is Priority.LOW
+                and topup.id != robot.task):
+            self._release(topup, "cancel", "work arrived before the top-up charge")
+        self._told.pop(task.id, None)
         task.move("assign", self.now, f"assigned to {robot.id}")
         task.robot = robot.id
         robot.queue.append(task.id)
@@ -500,10 +694,14 @@ class Orchestrator:
         self._start(robot, task)
 
     def _start(self, robot: Robot, task: Task) -> None:
-        if isinstance(task, Charge) and task.charger is None:
-            task.charger = self._free_charger(robot)
+        if isinstance(task, Charge):
+            if task.charger is None or task.charger in self._held_chargers(robot):
+                task.charger = self._free_charger(robot)    # none kept, or kept by another
             if task.charger is None:
-                robot.queue.insert(0, task.id)   # wait until a charger frees up
+                robot.queue.insert(0, task.id)   # wait until a charger frees up / is reachable
+                cut_off = self._free_charger(robot, reachable_only=False) is not None
+                self._wait(task, "no_charger", "no free charger can be reached" if cut_off
+                           else "every charger is in use", tell=cut_off)
                 return
             robot.charger = task.charger
         robot.task = task.id
@@ -526,6 +724,7 @@ class Orchestrator:
                 return
             if isinstance(order, Go) and self.planner.waypoint_of(order.place) == robot.position:
                 task.arrived(self.now)            # already there: no drive needed
+                self._report_arrival(robot, task)
                 continue
             self._order(robot, order)
             return
@@ -558,9 +757,7 @@ class Orchestrator:
 
     def _finish(self, robot: Robot, task: Task) -> None:
         self._leave(robot, task)
-        task.move("complete", self.now, _completion_reason(task))
-        self._audit(f"robot:{robot.id}", "task_completed", task_id=task.id, robot_id=robot.id,
-                    detail={"reason": task.reason})
+        self._close(task, "complete", _completion_reason(task), robot=robot)
         if robot.state is RobotState.CHARGING:
             robot.trigger("undock")
         if robot.state is RobotState.IDLE and robot.queue:
@@ -611,6 +808,9 @@ class Orchestrator:
         task.robot = None
         self._dirty.add(task.id)
         if isinstance(task, Charge) or task.pinned_robot == robot.id:
+            if isinstance(task, Charge) and count_attempt:
+                robot.charge_retry_at = self.now + self.policy.charge_retry
+                self._notify(Severity.WARNING, "robot_cannot_charge", robot=robot, reason=why)
             self._close(task, "cancel", why)
             return
         if count_attempt:
@@ -649,30 +849,52 @@ class Orchestrator:
             robot.charger = None
         self.allocator.forget(robot.id)
 
-    def _close(self, task: Task, trigger: str, why: str) -> None:
+    def _close(self, task: Task, trigger: str, why: str, *, robot: Robot | None = None) -> None:
+        """End ``task`` (``robot``: the robot that completed it, for the audit)."""
         task.move(trigger, self.now, why)
         self._dirty.add(task.id)
-        self._audit(ORCHESTRATOR, f"task_{task.state.value}", task_id=task.id,
-                    detail={"reason": why})
+        self._finished.add(task.id)
+        self._told.pop(task.id, None)
+        if isinstance(task, Charge) and self._charge_of.get(task.pinned_robot or "") == task.id:
+            del self._charge_of[task.pinned_robot]  # type: ignore[arg-type]
+        self._audit(f"robot:{robot.id}" if robot else ORCHESTRATOR, f"task_{task.state.value}",
+                    task_id=task.id, robot_id=robot.id if robot else None, detail={"reason": why})
 
     # == helpers ===========================================================
-    def _free_charger(self, robot: Robot) -> str | None:
-        held = {r.charger for r in self.robots.values() if r.charger}
+    def _held_chargers(self, robot: Robot) -> set[str]:
+        return {r.charger for r in self.robots.values() if r.charger and r is not robot}
+
+    def _free_charger(self, robot: Robot, *, reachable_only: bool = True) -> str | None:
+        """The nearest charger no other robot holds; only a reachable one unless asked."""
+        held = self._held_chargers(robot)
         free = [c for c in self.allocator.chargers if c not in held]
+        times = self.planner.times_from(robot.position, robot.profile.speed, closed=self.closed)
+        if reachable_only:
+            free = [c for c in free if math.isfinite(times.get(c, math.inf))]
         if not free:
             return None
-        times = self.planner.times_from(robot.position, robot.profile.speed, closed=self.closed)
         return min(free, key=lambda c: (times.get(c, math.inf), c))
 
     def _command_id(self) -> str:
         self._next_command += 1
-        return f"c{self._next_command:06d}"
+        return f"c{self.incarnation}-{self._next_command:06d}"
+
+    def _taken(self, task_id: str) -> bool:
+        return task_id in self.tasks or task_id in self.known
+
+    def _robot_waypoint(self, robot: Robot, position: str) -> str:
+        """The waypoint a robot reports, or the robot's fault (not the ward file's)."""
+        try:
+            return self.planner.waypoint_of(position)
+        except InputError:
+            raise RobotError(robot.id, f"reports position '{position}', which is no waypoint "
+                             f"or place of ward '{self.ward.name}'", field="position") from None
 
     def _robot(self, robot_id: str) -> Robot:
         try:
             return self.robots[robot_id]
         except KeyError:
-            raise InputError("robot report", f"unknown robot '{robot_id}'", field="robot_id") from None
+            raise RobotError(robot_id, "is not in this ward's fleet", field="robot_id") from None
 
     def _task(self, task_id: str, field: str) -> Task:
         try:
@@ -686,7 +908,8 @@ class Orchestrator:
 
     def _notify(self, severity: Severity, key: str, *, task: Task | None = None,
                 robot: Robot | None = None, place: str | None = None, **extra: str) -> None:
-        """Page staff with message ``key`` (see ``carefleet/strings``), in English here."""
+        """Page staff with message ``key`` (see ``carefleet/strings``); whoever shows it
+        renders the text in the reader's language."""
         params = dict(extra)
         if task is not None:
             params["task"] = task.summary()
@@ -694,12 +917,11 @@ class Orchestrator:
             params["robot"] = robot.id
         if place is not None:
             params["place"] = self._label(place)
-        text = render(key, params)
-        self._out.append(NotifyStaff(severity=severity, key=key, text=text, params=params,
+        self._out.append(NotifyStaff(severity=severity, key=key, params=params,
                                      task_id=task.id if task else None,
                                      robot_id=robot.id if robot else None, place=place))
         self._audit(ORCHESTRATOR, "staff_notified", task_id=task.id if task else None,
-                    robot_id=robot.id if robot else None, detail={"key": key, "text": text})
+                    robot_id=robot.id if robot else None, detail={"key": key, "params": params})
 
     def _audit(self, actor: str, action: str, *, task_id: str | None = None,
                robot_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
@@ -707,9 +929,14 @@ class Orchestrator:
                                     robot_id=robot_id, detail=detail or {}))
 
     def _save_dirty(self) -> None:
+        """Journal every task changed by this event; finished ones then leave memory
+        (the store keeps them), so a long run does not slow down day by day."""
         for task_id in sorted(self._dirty):
             self.journal.append(TaskSaved(record=self.tasks[task_id].to_record()))
         self._dirty.clear()
+        for task_id in self._finished:
+            self.known[task_id] = self.tasks.pop(task_id).state.value
+        self._finished.clear()
 
 
 def _offer_key(offer: Offer) -> tuple[float, float, str]:

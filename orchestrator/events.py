@@ -77,9 +77,13 @@ class RobotStatus:
     battery: float               # 0..1
     mode: DriverMode = DriverMode.READY
     error: str | None = None
+    command_id: str | None = None  # the command it is executing, if any (reconciled after
+    #                                a restart: one we did not give is stopped)
 
     def __post_init__(self) -> None:
         _require("robot report", robot_id=self.robot_id, position=self.position)
+        if self.command_id is not None:
+            _require("robot report", command_id=self.command_id)
         if not 0.0 <= self.battery <= 1.0:
             raise InputError(f"robot {self.robot_id}", f"battery {self.battery} outside 0..1",
                              field="battery")

@@ -38,4 +38,13 @@ class ScheduleMarked:
     until: float
 
 
-JournalEntry = Union[TaskSaved, Audited, ScheduleMarked]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateSaved:
+    """Something the core must know again after a restart besides tasks: ``closed``
+    (passages closed by staff) ... ``value`` is JSON-able."""
+
+    key: str
+    value: Any
+
+
+JournalEntry = Union[TaskSaved, Audited, ScheduleMarked, StateSaved]

@@ -17,22 +17,32 @@ Invariants live in the schema rather than in Python, so they hold for any writer
 (a migration script, the ``sqlite3`` shell): triggers append ``task_history`` rows
 whenever a task's state changes and make ``audit`` append-only; CHECK constraints refuse
 unknown task states.
+
+One writer per file: a writing ``TaskStore`` holds an exclusive OS lock (``flock``) on
+``<store>.lock`` for its lifetime and writes who holds it there, so a second
+orchestrator on the same store is refused with a message naming the holder, and the
+lock goes away with the process however it dies (SIGKILL included). Each writer open
+also counts an *incarnation*, which the core puts in its command ids so that a robot's
+late answer to a command from before a restart is never taken for a new one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from carefleet.errors import InputError
-from carefleet.orchestrator.journal import Audited, JournalEntry, ScheduleMarked, TaskSaved
+from carefleet.errors import InputError, StoreError
+from carefleet.orchestrator.journal import (Audited, JournalEntry, ScheduleMarked, StateSaved,
+                                            TaskSaved)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The layout this code reads and writes; bump it (with a migration) on any change."""
 
 OPEN_STATES = ("queued", "assigned", "active")
@@ -86,7 +96,13 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN
     SELECT RAISE(ABORT, 'audit log is append-only');
 END;
 CREATE TABLE schedule_marks (name TEXT PRIMARY KEY, until REAL NOT NULL);
+""" + """
+CREATE TABLE core_state (key TEXT PRIMARY KEY, value TEXT NOT NULL CHECK (json_valid(value)));
+CREATE TABLE incarnations (n INTEGER PRIMARY KEY AUTOINCREMENT, opened_at REAL NOT NULL,
+                           holder TEXT NOT NULL);
 """
+#: Statements that bring a version-1 store (no core state, no incarnations) to version 2.
+_MIGRATE_FROM_1 = _SCHEMA[_SCHEMA.index("CREATE TABLE core_state"):]
 
 # Constant SQL text, so sqlite3's statement cache prepares each one only once.
 _UPSERT_TASK = """
@@ -101,6 +117,10 @@ _UPSERT_MARK = """
 INSERT INTO schedule_marks (name, until) VALUES (?, ?)
 ON CONFLICT (name) DO UPDATE SET until = excluded.until
 """
+_UPSERT_STATE = """
+INSERT INTO core_state (key, value) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+"""
 _BY_CREATION = "ORDER BY json_extract(record, '$.created_at'), id"
 
 
@@ -113,20 +133,76 @@ class TaskStore:
     ``busy_timeout`` seconds.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0,
+                 writer: bool = True) -> None:
+        """Open (or create) the store; ``writer=False`` only reads and takes no lock
+        (reports, a read-only dashboard)."""
         self.path = os.fspath(path)
+        self.writer = writer
+        self.incarnation = 0
+        self._lock_fd: int | None = None
+        if writer:
+            self._lock()
         try:
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
+            target = self.path if writer else f"file:{self.path}?mode=ro"
+            self._db = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
+                                       uri=not writer)
         except sqlite3.Error as exc:
+            self._unlock()
             raise InputError(self.path, f"cannot open task store: {exc}") from None
         try:
             self._open()
+            if writer:
+                self.incarnation = self._new_incarnation()
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            self._unlock()
             raise InputError(self.path, f"not a readable CareFleet task store: {exc}") from None
         except InputError:
             self._db.close()
+            self._unlock()
             raise
+
+    def _lock(self) -> None:
+        """Take the one-writer lock or refuse, naming whoever holds it."""
+        lock_path = self.path + ".lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise InputError(self.path, f"cannot open task store (its lock file "
+                             f"{lock_path}: {exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 300, 0).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreError(f"{self.path}: already in use by another orchestrator "
+                             f"({holder}); stop it first or give another store") from None
+        holder = self._holder()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        self._lock_fd = fd
+
+    @staticmethod
+    def _holder() -> str:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        return f"pid {os.getpid()} on {socket.gethostname()} since {since}"
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)      # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def _new_incarnation(self) -> int:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = self._db.execute("INSERT INTO incarnations (opened_at, holder) VALUES (?, ?)",
+                                      (time.time(), self._holder()))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return int(cursor.lastrowid or 0)
 
     def _open(self) -> None:
         """Check an existing file, switch to WAL, create the schema in a new file.
@@ -140,12 +216,18 @@ class TaskStore:
             problems = [row for (row,) in self._db.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise InputError(self.path, f"task store is damaged: {problems[0]}")
+        if not self.writer:
+            if not tables:
+                raise InputError(self.path, "not a CareFleet task store (empty)")
+            return
         mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode != "wal":
             raise InputError(self.path, f"cannot use WAL journaling here (got '{mode}')")
         self._db.execute("PRAGMA synchronous=FULL")
         if not tables:
             self._create()
+        elif self._version() == 1 and self.writer:
+            self._migrate_from_1()
 
     def _create(self) -> None:
         # IMMEDIATE: two processes opening a new file at once must not both create it.
@@ -175,10 +257,30 @@ class TaskStore:
         versions = [v for (v,) in self._db.execute("SELECT version FROM carefleet_schema")]
         if len(versions) != 1 or not isinstance(versions[0], int) or versions[0] < 1:
             raise InputError(self.path, f"unknown task store schema version {versions!r}")
-        if versions[0] != SCHEMA_VERSION:
+        if versions[0] > SCHEMA_VERSION:
             raise InputError(self.path, f"task store schema version {versions[0]} is newer "
                                         f"than this CareFleet reads ({SCHEMA_VERSION}); "
                                         "upgrade CareFleet")
+
+    def _version(self) -> int:
+        return int(self._db.execute("SELECT version FROM carefleet_schema").fetchone()[0])
+
+    def _migrate_from_1(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(_MIGRATE_FROM_1):
+                self._db.execute(statement)
+            self._db.execute("UPDATE carefleet_schema SET version = ?", (SCHEMA_VERSION,))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open (SQLite already rolled back some
+        failures itself, e.g. a full disk, and a second ROLLBACK would hide the cause)."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     # -- writing ------------------------------------------------------------
     def write(self, entries: Iterable[JournalEntry], *, now: float | None = None) -> None:
@@ -191,11 +293,15 @@ class TaskStore:
 
         Serialisation errors (a record that is not JSON-able) and constraint errors
         (an unknown task state) propagate unchanged after the rollback: they are bugs
-        in the caller, not in the file.
+        in the caller, not in the file. A store that cannot commit (disk full,
+        read-only, I/O error) raises ``StoreError`` with SQLite's own reason.
         """
+        if not self.writer:
+            raise StoreError(f"{self.path}: opened read-only")
         records: list[dict[str, Any]] = []
         audits: list[tuple[Any, ...]] = []
         marks: list[tuple[str, float]] = []
+        states: list[tuple[str, str]] = []
         for entry in entries:
             if isinstance(entry, TaskSaved):
                 records.append(entry.record)
@@ -204,22 +310,31 @@ class TaskStore:
                                entry.robot_id, _json(entry.detail)))
             elif isinstance(entry, ScheduleMarked):
                 marks.append((entry.name, entry.until))
+            elif isinstance(entry, StateSaved):
+                states.append((entry.key, _json(entry.value)))
             else:
                 raise TypeError(f"not a journal entry: {entry!r}")
-        if not (records or audits or marks):
+        if not (records or audits or marks or states):
             return
         if now is None:
             now = max((audit[0] for audit in audits), default=None)
         at = time.time() if now is None else now
         tasks = [(r["id"], r["kind"], r["state"], r["priority"], _json(r), at) for r in records]
-        self._db.execute("BEGIN IMMEDIATE")
         try:
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(_UPSERT_TASK, tasks)
             self._db.executemany(_INSERT_AUDIT, audits)
             self._db.executemany(_UPSERT_MARK, marks)
+            self._db.executemany(_UPSERT_STATE, states)
             self._db.execute("COMMIT")
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            self._rollback()
+            raise
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise StoreError(f"{self.path}: could not commit: {exc}") from exc
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     # -- reading ------------------------------------------------------------
@@ -272,10 +387,22 @@ class TaskStore:
         """Schedule name -> the time up to which it has already created its work."""
         return dict(self._db.execute("SELECT name, until FROM schedule_marks"))
 
+    def core_state(self) -> dict[str, Any]:
+        """What the core keeps besides tasks (closures ...), as it last saved it."""
+        if "core_state" not in self._tables():       # a version-1 store opened read-only
+            return {}
+        return {key: json.loads(value)
+                for key, value in self._db.execute("SELECT key, value FROM core_state")}
+
+    def integrity(self) -> str:
+        """SQLite's full ``integrity_check``: ``"ok"`` or the first problem found."""
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
     # -- lifetime -----------------------------------------------------------
     def close(self) -> None:
-        """Close the connection; committed writes are already on disk."""
+        """Close the connection and give up the writer lock; committed writes are on disk."""
         self._db.close()
+        self._unlock()
 
     def __enter__(self) -> TaskStore:
         return self

@@ -42,7 +42,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "halt", "source": [_S.NAVIGATING, _S.PERFORMING], "dest": _S.IDLE},
     {"trigger": "dock", "source": _S.IDLE, "dest": _S.CHARGING},
     {"trigger": "undock", "source": _S.CHARGING, "dest": _S.IDLE},
-    {"trigger": "fail", "source": _ACTIVE, "dest": _S.FAULT},
+    {"trigger": "fail", "source": _ACTIVE + [_S.EMERGENCY_STOP], "dest": _S.FAULT},
     {"trigger": "recover", "source": _S.FAULT, "dest": _S.IDLE},
     {"trigger": "estop", "source": _ACTIVE + [_S.FAULT], "dest": _S.EMERGENCY_STOP},
     {"trigger": "release", "source": _S.EMERGENCY_STOP, "dest": _S.IDLE},
@@ -73,6 +73,8 @@ class Robot:
         self.deadline: float | None = None  # when that command is overdue
         self.error: str | None = None
         self.charger: str | None = None   # charger place held (reserved or docked)
+        self.last_seen = 0.0              # when it last reported (status or result)
+        self.charge_retry_at: float | None = None  # a charge failed: no new one before this
         MACHINE.add_model(self)
 
     def trigger(self, name: str) -> None:

@@ -13,6 +13,7 @@ only ever the ``now`` argument.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
@@ -24,7 +25,8 @@ from carefleet.orchestrator.commands import Command, Dock, Navigate, Perform, St
 from carefleet.orchestrator.core import Orchestrator, Policy
 from carefleet.orchestrator.events import (CommandResult, DriverMode, Event, Outcome,
                                            RobotStatus, TaskSubmitted)
-from carefleet.orchestrator.journal import JournalEntry
+from carefleet.orchestrator.journal import JournalEntry, TaskSaved
+from orchestrator_helpers import finished_view
 from carefleet.robots.model import Capability, RobotProfile, RobotSpec
 
 ZONE = ZoneInfo("Asia/Shanghai")          # the demo ward's time zone
@@ -56,14 +58,20 @@ class ScriptedFleet:
         self.batch: list[JournalEntry] = []
         self.pending: dict[str, tuple[float, Command]] = {}     # robot id -> (due, command)
         self.script: dict[str, list[Outcome]] = defaultdict(list, script or {})
+        #: every task the core has held, finished ones too (they leave the core's memory)
+        self.tasks: dict[str, Any] = dict(orchestrator.tasks)
 
     # -- feeding -----------------------------------------------------------
     def feed(self, event: Event, at: float | None = None) -> list[Command]:
         if at is not None:
             self.now = at
         out = self.orch.handle(event, self.now)
+        self.tasks.update(self.orch.tasks)
         self.sent += out
         self.batch = self.orch.take_journal()      # journal entries of this event only
+        for entry in self.batch:                   # born and finished within this event
+            if isinstance(entry, TaskSaved) and entry.record["id"] not in self.tasks:
+                self.tasks[entry.record["id"]] = finished_view(entry.record)
         self.journal += self.batch
         for command in out:
             if isinstance(command, Stop):
@@ -155,10 +163,14 @@ def ward() -> Ward:
 
 @pytest.fixture
 def make_fleet(ward: Ward) -> Callable[..., ScriptedFleet]:
-    """``make_fleet([("r1", MEAL_BOT, "kitchen"), ...], connect=True, **orchestrator_kw)``."""
+    """``make_fleet([("r1", MEAL_BOT, "kitchen"), ...], connect=True, **orchestrator_kw)``.
+
+    Scripted robots report only when a test says so, so robots never go offline for
+    silence here unless a test gives ``silence_timeout``."""
     def make(robots: Iterable[tuple[str, RobotProfile, str]], *, connect: bool = True,
              script: dict[str, list[Outcome]] | None = None, start: float = START,
-             **kw: Any) -> ScriptedFleet:
+             silence_timeout: float | None = None, **kw: Any) -> ScriptedFleet:
+        kw["policy"] = replace(kw.get("policy", Policy()), silence_timeout=silence_timeout)
         specs = [RobotSpec(id=rid, profile=profile, start=place) for rid, profile, place in robots]
         fleet = ScriptedFleet(Orchestrator(ward, specs, start=start, **kw), start, script)
         fleet.journal += fleet.orch.take_journal()

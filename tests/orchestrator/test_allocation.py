@@ -7,6 +7,7 @@ import math
 from dataclasses import replace
 
 from carefleet.orchestrator.allocation import Allocator
+from orchestrator_helpers import text
 from carefleet.orchestrator.commands import Navigate, NotifyStaff
 from carefleet.robots.model import Battery
 from carefleet.tasks.errands import GoTo
@@ -31,7 +32,7 @@ def test_nearest_robot_without_the_capability_is_passed_over(make_fleet, profile
                         ("upstairs", profiles.patrol, "charger_f2"),
                         ("hall", profiles.patrol, "nurse_station_f1")])
     fleet.submit({"kind": "patrol", "checkpoints": ["room_113"]})
-    assert fleet.orch.tasks["t00001"].robot == "hall"
+    assert fleet.tasks["t00001"].robot == "hall"
 
 
 def test_robot_with_a_long_queue_loses_to_an_idle_one_further_away(make_fleet, profiles) -> None:
@@ -42,24 +43,24 @@ def test_robot_with_a_long_queue_loses_to_an_idle_one_further_away(make_fleet, p
     busy = fleet.orch.robots["busy"]
     assert busy.task == "t00001" and len(busy.queue) == 3
     out = fleet.submit({"kind": "go_to", "place": "room_115"})
-    assert fleet.orch.tasks["t00005"].robot == "idle"
+    assert fleet.tasks["t00005"].robot == "idle"
     assert [c.robot_id for c in out if isinstance(c, Navigate)] == ["idle"]
     # without that queue the nearer robot would have won
     fresh = make_fleet([("busy", profiles.patrol, "room_113"),
                         ("idle", profiles.patrol, "kitchen")])
     fresh.submit({"kind": "go_to", "place": "room_115"})
-    assert fresh.orch.tasks["t00001"].robot == "busy"
+    assert fresh.tasks["t00001"].robot == "busy"
 
 
 def test_task_no_robot_can_finish_on_one_charge_fails(make_fleet, profiles) -> None:
     tiny = replace(profiles.patrol, battery=Battery(capacity_wh=2.0))
     fleet = make_fleet([("r1", tiny, "charger_f1"), ("r2", tiny, "charger_f2")])
     out = fleet.submit({"kind": "patrol", "checkpoints": ["room_116", "room_216"], "rounds": 3})
-    task = fleet.orch.tasks["t00001"]
+    task = fleet.tasks["t00001"]
     assert task.state is TaskState.FAILED
     assert task.reason == "no robot can finish it on one charge"
     [note] = [c for c in out if isinstance(c, NotifyStaff)]
-    assert note.key == "task_failed" and "no robot can finish it on one charge" in note.text
+    assert note.key == "task_failed" and "no robot can finish it on one charge" in text(note)
     assert not any(isinstance(c, Navigate) for c in out)
 
 
@@ -68,8 +69,8 @@ def test_task_beyond_todays_battery_but_not_a_full_one_waits(make_fleet, profile
     fleet = make_fleet([("r1", weak, "room_113")])
     fleet.report("r1", "room_113", battery=0.21)
     fleet.submit({"kind": "go_to", "place": "room_216"})
-    [task] = [t for t in fleet.orch.tasks.values() if t.kind == "go_to"]
-    [charge] = [t for t in fleet.orch.tasks.values() if t.kind == "charge"]
+    [task] = [t for t in fleet.tasks.values() if t.kind == "go_to"]
+    [charge] = [t for t in fleet.tasks.values() if t.kind == "charge"]
     # not failed: once charged the robot can do it, so it is promised after the charge
     assert task.is_open
     robot = fleet.orch.robots["r1"]

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from carefleet.orchestrator.commands import NotifyStaff
 from carefleet.orchestrator.events import Tick
-from carefleet.orchestrator.journal import ScheduleMarked
+from carefleet.orchestrator.journal import Audited, ScheduleMarked
 from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, next_slot,
                                               parse_clock, slots_between, trips)
 from carefleet.tasks.meal import MealDelivery
@@ -23,7 +24,7 @@ NIGHT = PatrolSchedule(name="night", start=time(22, 0), end=time(6, 0),
 
 
 def meals(fleet) -> list[MealDelivery]:
-    return [t for t in fleet.orch.tasks.values() if isinstance(t, MealDelivery)]
+    return [t for t in fleet.tasks.values() if isinstance(t, MealDelivery)]
 
 
 def test_lunch_fires_exactly_once_when_time_passes_noon(make_fleet, profiles, local_time) -> None:
@@ -49,12 +50,36 @@ def test_lunch_fires_exactly_once_when_time_passes_noon(make_fleet, profiles, lo
     assert len(meals(fleet)) == 32
 
 
-def test_missed_slots_fire_once_each_after_a_long_gap(make_fleet, profiles, local_time) -> None:
+def test_missed_slots_are_caught_up_or_reported_never_skipped(make_fleet, profiles,
+                                                             local_time) -> None:
     fleet = make_fleet([("r1", profiles.meal, "kitchen")],
                        schedules=[MealService(name="lunch", at=time(12), rooms=("room_101",))])
-    fleet.feed(Tick(), at=local_time(4, 13))                     # slept through two noons... three
-    assert sorted(t.due for t in meals(fleet)) == [local_time(2, 12), local_time(3, 12),
-                                                   local_time(4, 12)]
+    out = fleet.feed(Tick(), at=local_time(4, 12, 40))           # slept through three noons
+    # the last lunch is 40 min late: still served; the two older ones are reported
+    assert sorted(t.due for t in meals(fleet)) == [local_time(4, 12)]
+    missed = [c for c in out if isinstance(c, NotifyStaff) and c.key == "schedule_missed"]
+    assert [c.params["schedule"] for c in missed] == ["lunch", "lunch"]
+    assert [e.detail["slot"] for e in fleet.batch
+            if isinstance(e, Audited) and e.action == "schedule_missed"] == [
+        local_time(2, 12), local_time(3, 12)]
+    later = fleet.feed(Tick(), at=local_time(4, 13))                # reported once, not again
+    assert not [c for c in later if isinstance(c, NotifyStaff) and c.key == "schedule_missed"]
+
+
+def test_a_slot_that_passed_while_down_is_caught_up_after_restart(make_fleet, profiles,
+                                                                 local_time) -> None:
+    """No mark stored before the crash: the first start stores one, so the restarted
+    core still knows that noon has not been served."""
+    fleet = make_fleet([("r1", profiles.meal, "kitchen")], schedules=[LUNCH],
+                       start=local_time(2, 11))
+    fleet.orch.restore([], {})
+    marks = {e.name: e.until for e in fleet.orch.take_journal() if isinstance(e, ScheduleMarked)}
+    assert marks == {"lunch": local_time(2, 11)}
+    restarted = make_fleet([("r1", profiles.meal, "kitchen")], schedules=[LUNCH],
+                           start=local_time(2, 12, 20))               # down from 11:50 to 12:20
+    restarted.orch.restore([], marks)
+    restarted.feed(Tick(), at=local_time(2, 12, 20))
+    assert {t.due for t in meals(restarted)} == {local_time(2, 12)}
 
 
 @pytest.mark.parametrize("with_marks", [True, False])
@@ -88,7 +113,7 @@ def test_night_patrol_runs_until_six_next_morning(make_fleet, profiles, local_ti
     fleet = make_fleet([("r1", profiles.patrol, "charger_f1")], schedules=[NIGHT])
     assert fleet.orch.next_wakeup() == local_time(2, 22)
     fleet.feed(Tick(), at=local_time(2, 22))
-    [patrol] = [t for t in fleet.orch.tasks.values() if isinstance(t, Patrol)]
+    [patrol] = [t for t in fleet.tasks.values() if isinstance(t, Patrol)]
     assert patrol.until == local_time(3, 6) and patrol.rounds is None
     assert patrol.checkpoints == ["checkpoint_f1_wing", "checkpoint_f2_wing"]
     assert (patrol.due, patrol.requested_by) == (local_time(2, 22), "schedule:night")
@@ -100,7 +125,7 @@ def test_patrol_schedule_with_rounds_has_no_end_time(make_fleet, profiles, local
                               checkpoints=("lounge",))
     fleet = make_fleet([("r1", profiles.patrol, "charger_f1")], schedules=[schedule])
     fleet.feed(Tick(), at=local_time(2, 19))
-    [patrol] = [t for t in fleet.orch.tasks.values() if isinstance(t, Patrol)]
+    [patrol] = [t for t in fleet.tasks.values() if isinstance(t, Patrol)]
     assert (patrol.rounds, patrol.until) == (2, None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -12,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from carefleet.errors import InputError
-from carefleet.orchestrator.journal import Audited, ScheduleMarked, TaskSaved
+from carefleet.errors import InputError, StoreError
+from carefleet.orchestrator.journal import Audited, ScheduleMarked, StateSaved, TaskSaved
 from carefleet.orchestrator.store import TaskStore
 from carefleet.tasks.errands import GoTo
 from carefleet.tasks.model import Priority
@@ -136,13 +137,70 @@ def test_a_failing_batch_leaves_nothing(store: TaskStore, bad: Any) -> None:
     assert store.task("t1") is not None
 
 
-def test_two_opens_of_one_file_see_each_others_commits(path: Path) -> None:
-    with TaskStore(path) as first, TaskStore(path) as second:
-        first.write([TaskSaved(record=record("t1"))], now=1.0)
-        assert second.task("t1")["state"] == "queued"
-        second.write([TaskSaved(record=record("t1", "assigned"))], now=2.0)
-        assert first.task("t1")["state"] == "assigned"
-        assert first.history("t1") == [(1.0, "queued", ""), (2.0, "assigned", "")]
+def test_a_reader_sees_the_writers_commits(path: Path) -> None:
+    with TaskStore(path) as writer, TaskStore(path, writer=False) as reader:
+        writer.write([TaskSaved(record=record("t1"))], now=1.0)
+        assert reader.task("t1")["state"] == "queued"
+        writer.write([TaskSaved(record=record("t1", "assigned"))], now=2.0)
+        assert reader.task("t1")["state"] == "assigned"
+        assert reader.history("t1") == [(1.0, "queued", ""), (2.0, "assigned", "")]
+        with pytest.raises(StoreError, match="read-only"):
+            reader.write([TaskSaved(record=record("t2"))], now=3.0)
+
+
+def test_a_second_writer_is_refused_naming_the_holder(path: Path) -> None:
+    with TaskStore(path) as first:
+        with pytest.raises(StoreError, match=r"already in use by another orchestrator \(pid "
+                           rf"{os.getpid()} on ") as caught:
+            TaskStore(path)
+        assert "\n" not in str(caught.value)
+        first.write([TaskSaved(record=record("t1"))], now=1.0)    # the holder is unharmed
+    with TaskStore(path) as again:                                 # released on close
+        assert again.task("t1") is not None
+
+
+def test_the_lock_dies_with_a_killed_holder(path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from carefleet.orchestrator.store import TaskStore\n"
+        "s = TaskStore(sys.argv[1]); print('held', flush=True); time.sleep(60)"), str(path)],
+        stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "held"
+    with pytest.raises(StoreError, match=f"pid {child.pid}"):
+        TaskStore(path)
+    child.kill()
+    child.wait()
+    TaskStore(path).close()
+
+
+def test_incarnations_count_every_writer_open(path: Path) -> None:
+    seen = []
+    for _ in range(3):
+        with TaskStore(path) as store:
+            seen.append(store.incarnation)
+    assert seen == [1, 2, 3]
+
+
+def test_a_full_disk_refuses_the_batch_with_the_real_cause(path: Path) -> None:
+    with TaskStore(path) as store:
+        store.write([TaskSaved(record=record("t1"))], now=1.0)
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages}")       # the disk is now full
+        big = [TaskSaved(record=record(f"t{i}", reason="x" * 4000)) for i in range(2, 50)]
+        with pytest.raises(StoreError, match="could not commit: database or disk is full"):
+            store.write(big, now=2.0)
+        assert store.task("t2") is None and store.task("t1") is not None   # none of it
+        store._db.execute(f"PRAGMA max_page_count = {pages * 100}")
+        store.write(big, now=3.0)                                   # and it recovers
+        assert store.task("t49") is not None
+
+
+def test_core_state_is_kept(path: Path) -> None:
+    with TaskStore(path) as store:
+        store.write([StateSaved(key="closed", value=["lift_a"])], now=1.0)
+        store.write([StateSaved(key="closed", value=[])], now=2.0)
+        store.write([StateSaved(key="other", value={"a": 1})], now=2.0)
+    with TaskStore(path) as store:
+        assert store.core_state() == {"closed": [], "other": {"a": 1}}
 
 
 # The child writes batch i = (task t<i> queued then assigned, an audit, a mark) and
@@ -233,9 +291,9 @@ def test_a_truncated_store_is_refused(path: Path) -> None:
 def test_a_store_with_a_newer_schema_version_is_refused(path: Path) -> None:
     TaskStore(path).close()
     with sqlite3.connect(path) as raw:
-        raw.execute("UPDATE carefleet_schema SET version = 2")
+        raw.execute("UPDATE carefleet_schema SET version = 3")
     raw.close()
-    refused(path, "schema version 2 is newer")
+    refused(path, "schema version 3 is newer")
 
 
 def test_a_store_with_an_unknown_schema_version_is_refused(path: Path) -> None:
