@@ -7,8 +7,10 @@ line each, file:line first, like a compiler) rather than stopping at the first.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
+from carefleet.errors import InputError
 from carefleet.maps.loader import check_ward, load_ward
 from carefleet.maps.model import PlaceKind, Route, Ward
 from carefleet.maps.routing import REFERENCE_SPEED, Planner
@@ -38,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("--speed", type=float, default=REFERENCE_SPEED,
                        help=f"robot top speed in m/s ({REFERENCE_SPEED})")
     route.add_argument("--closed", action="append", default=[], metavar="NAME",
-                       help="a closed lane, corridor or lift (repeatable)")
+                       help="a closed lane id, corridor name or lift id (repeatable)")
     route.set_defaults(func=route_command)
 
 
@@ -68,15 +70,32 @@ def render_command(args: argparse.Namespace) -> int:
 
 
 def route_command(args: argparse.Namespace) -> int:
-    if not args.speed > 0:
-        print(f"carefleet: error: --speed must be greater than 0, got {args.speed}",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
+    if not (args.speed > 0 and math.isfinite(args.speed)):
+        raise InputError("--speed", f"must be a positive finite number of m/s, got {args.speed:g}")
     planner = Planner(load_ward(args.file))
+    _check_closures(planner, args.closed)
     route = planner.route(args.start, args.goal, closed=frozenset(args.closed),
                           speed=args.speed)
     print(f"{args.start} -> {args.goal}: " + format_route(route, args.speed))
     return EXIT_OK
+
+
+def _check_closures(planner: Planner, names: list[str]) -> None:
+    """Refuse a ``--closed`` name the ward does not have: a typo would close nothing.
+
+    (The planner itself ignores such names, for closures that outlive a map edit.)
+    """
+    unknown = sorted(set(names) - planner.closable, key=names.index)
+    if not unknown:
+        return
+    ward = planner.ward
+    corridors = sorted({lane.corridor for lane in ward.lanes if lane.corridor})
+    example = f", e.g. '{ward.lanes[0].id}'" if ward.lanes else ""
+    raise InputError("--closed", (
+        f"{', '.join(repr(n) for n in unknown)}: not a lane id, corridor name or lift id "
+        f"of ward '{ward.name}' ({ward.source}); corridors: {', '.join(corridors) or 'none'}; "
+        f"lifts: {', '.join(sorted(ward.lifts)) or 'none'}; lane ids are 'from-to' unless "
+        f"the file names them{example} (each route leg prints its lane)"))
 
 
 def format_route(route: Route, speed: float) -> str:

@@ -2,7 +2,8 @@
 
 The picture is how a ward author checks a new map ("is room 214 really on that
 side?") and how reports show where robots were, so it favours readable labels over
-detail: room numbers, coloured place kinds, one-way arrows, doors and corridors.
+detail: room numbers, coloured place kinds, one-way arrows, doors, corridors and lifts
+(a landing marker on each floor a lift serves, joined by its shaft across the panels).
 Uses matplotlib's Agg backend only (no display needed, safe in CI and services).
 """
 
@@ -20,9 +21,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import ConnectionPatch  # noqa: E402
 
 from carefleet.files import write_atomically  # noqa: E402
-from carefleet.maps.model import Floor, Lane, PlaceKind, Ward  # noqa: E402
+from carefleet.maps.model import Floor, Lane, Lift, PlaceKind, Ward  # noqa: E402
 
 Robots = Mapping[str, tuple[str, float, float]]
 """Robot name -> (floor id, x, y)."""
@@ -39,6 +41,7 @@ LANE_COLOUR = "#555555"
 SLOW_COLOUR = "#d4a017"
 DOOR_COLOUR = "#9c755f"
 ROBOT_COLOUR = "#d62728"
+LIFT_COLOUR = "#7b3f8c"
 DPI = 110
 
 
@@ -68,8 +71,11 @@ def ward_figure(ward: Ward, *, robots: Robots | None = None) -> Figure:
     figure, axes = plt.subplots(
         len(floors), 1, squeeze=False, gridspec_kw={"height_ratios": heights},
         figsize=(16.5, sum(heights) * inches + 0.8 * len(floors) + 1.0))
-    for ax, floor in zip(axes[:, 0], floors):
-        _draw_floor(ax, ward, floor, bounds[floor.id], robots or {})
+    panels = dict(zip((f.id for f in floors), axes[:, 0]))
+    for floor in floors:
+        _draw_floor(panels[floor.id], ward, floor, bounds[floor.id], robots or {})
+    for lift in sorted(ward.lifts.values(), key=lambda lift: lift.id):
+        _draw_lift(figure, ward, lift, floors, panels)
     _legend(figure, ward, bool(robots))
     figure.suptitle(ward.name, fontsize=15, fontweight="bold")
     figure.tight_layout(rect=(0, 0.05, 1, 0.97))
@@ -180,6 +186,30 @@ def _draw_robots(ax: Axes, floor: Floor, robots: Robots) -> None:
                     va="top", zorder=8)
 
 
+def _draw_lift(figure: Figure, ward: Ward, lift: Lift, floors: list[Floor],
+               panels: Mapping[str, Axes]) -> None:
+    """A landing marker and label on each floor the lift serves, and its shaft: a dashed
+    line from each landing to the one on the next panel down. Every artist has the gid
+    ``lift:<id>`` (kept in SVG output too, and what the tests look for)."""
+    gid = f"lift:{lift.id}"
+    served = [f for f in floors if f.id in lift.stops]   # top floor first, like the panels
+    label = f"{lift.id} ({' / '.join(f.id for f in reversed(served))}, {lift.transfer_time:g} s)"
+    landings = []
+    for floor in served:
+        ax, landing = panels[floor.id], ward.waypoints[lift.stops[floor.id]]
+        ax.plot(landing.x, landing.y, marker="s", ms=15, mfc="none", mec=LIFT_COLOUR, mew=2.4,
+                zorder=6, gid=gid)
+        ax.text(landing.x + 0.3, landing.y - 0.8, label, fontsize=7, color=LIFT_COLOUR,
+                fontweight="bold", ha="left", va="top", zorder=7, gid=gid,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+        landings.append((ax, landing))
+    for (upper, a), (lower, b) in zip(landings, landings[1:]):
+        shaft = ConnectionPatch(xyA=(a.x, a.y), coordsA=upper.transData, xyB=(b.x, b.y),
+                                coordsB=lower.transData, color=LIFT_COLOUR, lw=1.8,
+                                ls=(0, (4, 3)), alpha=0.8, zorder=1, gid=gid)
+        figure.add_artist(shaft)
+
+
 def _legend(figure: Figure, ward: Ward, with_robots: bool) -> None:
     kinds = [k for k in PlaceKind if any(p.kind is k for p in ward.places.values())]
     handles = [Line2D([], [], marker="s" if k is PlaceKind.BED else "o", ls="", ms=8,
@@ -191,6 +221,10 @@ def _legend(figure: Figure, ward: Ward, with_robots: bool) -> None:
                        label="one-way lane"),
                 Line2D([], [], marker="s", ls="", ms=8, mfc="white", mec=DOOR_COLOUR, mew=2,
                        label="door on lane")]
+    if ward.lifts:
+        handles.append(Line2D([], [], marker="s", ls=(0, (4, 3)), ms=9, mfc="none",
+                              mec=LIFT_COLOUR, mew=2, color=LIFT_COLOUR,
+                              label="lift (shaft between floors)"))
     if with_robots:
         handles.append(Line2D([], [], marker="^", ls="", ms=10, color=ROBOT_COLOUR,
                               mec="black", label="robot"))
