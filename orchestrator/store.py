@@ -145,20 +145,21 @@ class TaskStore:
             self._lock()
         try:
             target = self.path if writer else f"file:{self.path}?mode=ro"
+            # One thread at a time (the host's), but not always the one that opened it.
             self._db = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
-                                       uri=not writer)
+                                       uri=not writer, check_same_thread=False)
         except sqlite3.Error as exc:
             self._unlock()
             raise InputError(self.path, f"cannot open task store: {exc}") from None
         try:
             self._open()
             if writer:
-                self.incarnation = self._new_incarnation()
+                self.new_incarnation()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             self._unlock()
             raise InputError(self.path, f"not a readable CareFleet task store: {exc}") from None
-        except InputError:
+        except (InputError, StoreError):
             self._db.close()
             self._unlock()
             raise
@@ -193,16 +194,19 @@ class TaskStore:
             os.close(self._lock_fd)      # closing the descriptor releases the flock
             self._lock_fd = None
 
-    def _new_incarnation(self) -> int:
-        self._db.execute("BEGIN IMMEDIATE")
+    def new_incarnation(self) -> int:
+        """Count a new life of the orchestrator on this store (at every writer open, and
+        when a runtime rebuilds its core); its number goes into command ids."""
         try:
+            self._db.execute("BEGIN IMMEDIATE")
             cursor = self._db.execute("INSERT INTO incarnations (opened_at, holder) VALUES (?, ?)",
                                       (time.time(), self._holder()))
             self._db.execute("COMMIT")
-        except BaseException:
+        except sqlite3.Error as exc:
             self._rollback()
-            raise
-        return int(cursor.lastrowid or 0)
+            raise StoreError(f"{self.path}: could not commit: {exc}") from exc
+        self.incarnation = int(cursor.lastrowid or 0)
+        return self.incarnation
 
     def _open(self) -> None:
         """Check an existing file, switch to WAL, create the schema in a new file.

@@ -1,11 +1,12 @@
-"""The deterministic ward simulator: a virtual clock driving the real orchestrator core.
+"""The deterministic ward simulator: the one ``Host`` with a virtual clock and a simulated world.
 
-It is a runtime like any other: it feeds events to ``Orchestrator.handle``, stores the
-journal in a real SQLite file *before* carrying out the commands, and passes robot
-commands to drivers, here ``SimRobot``s. Time only moves when the next timer is due,
-so a 24-hour day takes seconds, and one ``random.Random(seed)`` makes every run with
-the same seed identical. A scripted ``restart`` throws the orchestrator away and
-builds a new one from the store, exactly as a crash and restart of the service would.
+It is a runtime like any other: the host (``orchestrator/host.py``) feeds events to the
+core, commits the journal to a real SQLite file *before* carrying out the commands,
+and passes robot commands to drivers, here ``SimRobot``s. Time only moves when the
+next timer is due, so a 24-hour day takes seconds, and one ``random.Random(seed)``
+makes every run with the same seed identical. A scripted ``restart`` is the host's
+own ``restart()``: the core is thrown away and rebuilt from the store, exactly as a
+crash and restart of the service would.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ import time as wallclock
 from pathlib import Path
 from typing import Any, Callable
 
-from carefleet.errors import InputError
+from carefleet.errors import CareFleetError, CoreFault, InputError, RobotError
 from carefleet.maps.routing import Planner
 from carefleet.messages import DEFAULT_LANGUAGE, catalogue, render
-from carefleet.orchestrator.commands import Command, NotifyStaff
+from carefleet.orchestrator.commands import NotifyStaff
 from carefleet.orchestrator.core import Orchestrator
 from carefleet.orchestrator.events import (DeviceEvent, Event, FallDetected, PassageChanged,
                                            StaffAcknowledged, TaskCancelled, TaskSubmitted, Tick)
+from carefleet.orchestrator.host import Change, Host, VirtualClock
 from carefleet.orchestrator.store import TaskStore
-from carefleet.robots.driver import send
 from carefleet.robots.drivers.sim import SimRobot
 from carefleet.simulation.cameras import watch_scene
 from carefleet.simulation.result import Happening as Shown
@@ -48,7 +49,7 @@ class Simulation:
         catalogue(language)                     # refuse an unknown language up front
         self.scenario = scenario
         self.language = language
-        self.now = scenario.start
+        self.clock = VirtualClock(scenario.start)
         self.rng = random.Random(scenario.seed)
         self.planner = Planner(scenario.ward)
         self.closed: frozenset[str] = frozenset()
@@ -58,17 +59,27 @@ class Simulation:
         self._progress = progress
         self._tmp = tempfile.TemporaryDirectory(prefix="carefleet-sim-") if db_path is None else None
         self.db_path = Path(db_path) if db_path else Path(self._tmp.name) / "tasks.sqlite"  # type: ignore[union-attr]
-        self.store = TaskStore(self.db_path)
-        if self.store.task_ids():
-            self.store.close()
-            raise InputError(str(self.db_path), "already holds tasks of another run; "
-                             "give a new file (a run starts from an empty store)")
-        self.robots = {spec.id: SimRobot(spec, self._report, self) for spec in scenario.robots}
-        self.orchestrator = self._new_orchestrator()
+        with TaskStore(self.db_path) as store:
+            if store.task_ids():
+                raise InputError(str(self.db_path), "already holds tasks of another run; "
+                                 "give a new file (a run starts from an empty store)")
+        self.host = Host(self._new_orchestrator, str(self.db_path), clock=self.clock,
+                         driver_timeout=None, core_faults="raise",
+                         on_post=self._posted, on_due=self._due)
+        self.robots = {spec.id: SimRobot(spec, self.host.post, self)
+                       for spec in scenario.robots}
+        self.host.drivers.update(self.robots)
+        self.host.subscribe(self._observe)
         self.shown: list[Shown] = []
         self.notifications: list[Notification] = []
-        self.restarts = 0
-        self.lost: list[str] = []
+
+    @property
+    def now(self) -> float:
+        return self.clock.t
+
+    @property
+    def orchestrator(self) -> Orchestrator:
+        return self.host.core
 
     # == the SimWorld protocol used by SimRobot ============================
     def schedule(self, at: float, action: Callable[[], None]) -> None:
@@ -100,62 +111,69 @@ class Simulation:
         next_report = self.now
         while self._timers and self._timers[0][0] <= scenario.end:
             at, _, action = heapq.heappop(self._timers)
-            self.now = at
+            self.clock.t = at
             action()
             if self._progress and at >= next_report:
                 self._progress((at - scenario.start) / (scenario.end - scenario.start))
                 next_report = at + 600.0
-        self.now = scenario.end
+        self.clock.t = scenario.end
         if self._progress:
             self._progress(1.0)
         return self._result(wallclock.perf_counter() - started)
 
     def close(self) -> None:
-        self.store.close()
+        self.host.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    # == orchestrator I/O ==================================================
-    def _new_orchestrator(self) -> Orchestrator:
+    # == the host's hooks ===================================================
+    def _new_orchestrator(self, incarnation: int) -> Orchestrator:
         scenario = self.scenario
         return Orchestrator(scenario.ward, scenario.robots, start=self.now,
-                            schedules=scenario.schedules, planner=self.planner)
+                            schedules=scenario.schedules, planner=self.planner,
+                            incarnation=incarnation)
 
     def _feed(self, event: Event) -> None:
-        """Hand one event to the core; store its journal, then act on its commands."""
+        """Hand one scripted event to the host now; a refusal is shown, not fatal
+        (a scenario may script a mistake), while core faults end the run."""
         try:
-            commands = self.orchestrator.handle(event, self.now)
-        except InputError as error:        # a scripted mistake; core bugs must surface
+            self.host.handle(event)
+        except (InputError, RobotError) as error:
             self._show("rejected", str(error))
-            return
-        self.store.write(self.orchestrator.take_journal(), now=self.now)
-        for command in commands:
-            self._carry_out(command)
-        wake = self.orchestrator.next_wakeup()
-        if wake is not None and wake <= self.scenario.end and wake not in self._ticks:
-            self._ticks.add(wake)
-            self.schedule(max(wake, self.now), lambda: self._tick(wake))
 
-    def _tick(self, at: float) -> None:
+    def _posted(self) -> None:
+        """A driver reported: delivered as a separate step, never re-entrantly."""
+        self.schedule(self.now, self._step)
+
+    def _step(self) -> None:
+        try:
+            self.host.step()
+        except CoreFault:
+            raise
+        except CareFleetError as error:
+            self._show("rejected", str(error))
+
+    def _due(self, at: float) -> None:
+        if at <= self.scenario.end and at not in self._ticks:
+            self._ticks.add(at)
+            self.schedule(max(at, self.now), lambda: self._poll(at))
+
+    def _poll(self, at: float) -> None:
         self._ticks.discard(at)
-        self._feed(Tick())
+        self.host.poll()
 
-    def _report(self, event: Event) -> None:
-        """Drivers report here; delivered as a separate step, never re-entrantly."""
-        self.schedule(self.now, lambda: self._feed(event))
-
-    def _carry_out(self, command: Command) -> None:
-        if isinstance(command, NotifyStaff):
+    def _observe(self, change: Change) -> None:
+        if change.kind == "command":
+            command = change.data
+            self.robots[command.robot_id].task_hint = self.orchestrator.robots[command.robot_id].task
+        elif change.kind == "notify":
+            command: NotifyStaff = change.data
             text = render(command.key, command.params, self.language)
             self.notifications.append(Notification(at=self.now, severity=command.severity.value,
                                                    key=command.key, text=text,
                                                    task_id=command.task_id))
             if command.key == "fall_detected" and command.task_id:
                 self._staff_will_acknowledge(command.task_id)
-            return
-        robot = self.robots[command.robot_id]
-        robot.task_hint = self.orchestrator.robots[command.robot_id].task
-        send(robot, command)
 
     def _staff_will_acknowledge(self, task_id: str) -> None:
         delay = self.scenario.residents.acknowledge_after
@@ -247,20 +265,10 @@ class Simulation:
     def _restart(self) -> None:
         """Crash and restart: all in-memory orchestrator state is gone; the store remains."""
         self._show("restart", "orchestrator restart")
-        self.restarts += 1
-        accepted = {record["id"] for record in self.store.open_tasks()}
-        self.store.close()
-        self.store = TaskStore(self.db_path)
-        self.orchestrator = self._new_orchestrator()
-        self.orchestrator.restore(self.store.open_tasks(), self.store.marks(),
-                                  used_ids=self.store.task_ids())
-        self.store.write(self.orchestrator.take_journal(), now=self.now)
-        self.lost += sorted(accepted - set(self.orchestrator.tasks))
+        self.host.restart()
         for task in self.orchestrator.tasks.values():
             if task.kind == "fall_response" and task.is_open:
                 self._staff_will_acknowledge(task.id)
-        for robot in self.robots.values():
-            robot.heartbeat()
 
     def _label(self, place: str) -> str:
         return self.scenario.ward.places[place].label
@@ -272,9 +280,10 @@ class Simulation:
     def _result(self, wall: float) -> SimResult:
         scenario = self.scenario
         records = []
-        for record in self.store.all_tasks():
+        store = self.host.store
+        for record in store.all_tasks():
             record = dict(record)
-            record["history"] = [list(row) for row in self.store.history(record["id"])]
+            record["history"] = [list(row) for row in store.history(record["id"])]
             records.append(record)
         return SimResult(
             scenario=scenario.name, source=scenario.source, ward=scenario.ward.name,
@@ -282,5 +291,5 @@ class Simulation:
             start=scenario.start, end=scenario.end,
             robots=[robot.close_record() for robot in self.robots.values()],
             tasks=records, happenings=self.shown, notifications=self.notifications,
-            restarts=self.restarts, lost_tasks=self.lost, wall_seconds=wall)
+            restarts=self.host.restarts, lost_tasks=self.host.lost, wall_seconds=wall)
 

@@ -7,14 +7,12 @@ from pathlib import Path
 from carefleet.maps import load_ward
 from carefleet.maps.model import PlaceKind
 from carefleet.orchestrator.core import Orchestrator
-from carefleet.orchestrator.events import TaskSubmitted, Tick
-from carefleet.orchestrator.commands import NotifyStaff
-from carefleet.robots.driver import send
+from carefleet.orchestrator.host import Host, VirtualClock
+from carefleet.orchestrator.events import TaskSubmitted
 from carefleet.robots.model import Capability, RobotProfile, RobotSpec
 from carefleet.simulation.kpi import compute_kpis, definitions_markdown
 from carefleet.simulation.scenario import load_scenario
 from carefleet.simulation.simulator import Simulation
-from carefleet.tasks.model import TaskState
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
@@ -49,27 +47,28 @@ def test_the_kpi_table_is_the_one_the_code_defines() -> None:
     assert definitions_markdown() in README.split("### KPIs", 1)[1]
 
 
-def test_the_minimal_driver_serves_a_task_through_the_core() -> None:
+def test_the_minimal_driver_serves_a_task_through_the_host(tmp_path: Path) -> None:
+    """The README's driver, run exactly as every runtime runs a driver: by the host."""
     namespace: dict = {}
     exec(_block("## Writing a robot driver", "python"), namespace)
     ward = load_ward(Path(__file__).resolve().parents[1] / "maps" / "wards" / "demo_ward.yaml")
     spec = RobotSpec(id="tp1", start="kitchen", profile=RobotProfile(
         model="teleport", trays=2, capabilities=frozenset(Capability)))
-    core = Orchestrator(ward, [spec], start=0.0)
-    reports: list = []
-    driver = namespace["TeleportBot"]("tp1", reports.append, core.robots["tp1"].position)
-    pending = [driver.status(), TaskSubmitted(request={"kind": "meal_delivery",
-                                                       "rooms": ["room_101", "room_202"]},
-                                              requested_by="staff:test")]
-    now = 0.0
-    while pending:
-        now += 1.0
-        for command in core.handle(pending.pop(0), now):
-            if not isinstance(command, NotifyStaff):
-                send(driver, command)
-        pending += reports
-        reports.clear()
-    core.handle(Tick(), now + 1)
-    (task,) = core.tasks.values()
-    assert task.state is TaskState.COMPLETED
-    assert task.delivered == ["room_101", "room_202"]
+    clock = VirtualClock(0.0)
+    host = Host(lambda incarnation: Orchestrator(ward, [spec], start=clock.now(),
+                                                 incarnation=incarnation),
+                str(tmp_path / "store.db"), clock=clock, driver_timeout=None,
+                core_faults="raise")
+    driver = namespace["TeleportBot"]("tp1", host.post, "f1_service")
+    host.drivers["tp1"] = driver
+    host.post(driver.status())
+    done = host.post(TaskSubmitted(request={"kind": "meal_delivery",
+                                            "rooms": ["room_101", "room_202"]},
+                                   requested_by="staff:test", task_id="lunch-1"))
+    while host.step():
+        clock.t += 1.0
+    assert done.result() is not None
+    record = host.store.task("lunch-1")
+    host.close()
+    assert record["state"] == "completed"
+    assert record["progress"]["delivered"] == ["room_101", "room_202"]

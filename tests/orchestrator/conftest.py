@@ -26,19 +26,10 @@ from carefleet.orchestrator.core import Orchestrator, Policy
 from carefleet.orchestrator.events import (CommandResult, DriverMode, Event, Outcome,
                                            RobotStatus, TaskSubmitted)
 from carefleet.orchestrator.journal import JournalEntry, TaskSaved
-from orchestrator_helpers import finished_view
-from carefleet.robots.model import Capability, RobotProfile, RobotSpec
+from carefleet.robots.model import RobotProfile, RobotSpec
+from orchestrator_helpers import ALL_ROUND, MEAL_BOT, PATROL_BOT, START, ZONE, finished_view
 
-ZONE = ZoneInfo("Asia/Shanghai")          # the demo ward's time zone
-#: Monday 2 June 2025, 08:00 ward-local time
-START = datetime(2025, 6, 2, 8, 0, tzinfo=ZONE).timestamp()
 ACTION_SECONDS = 10.0
-
-MEAL_BOT = RobotProfile(model="tray-bot", trays=4,
-                        capabilities=frozenset({Capability.MEAL_DELIVERY}))
-PATROL_BOT = RobotProfile(model="patrol-bot",
-                          capabilities=frozenset({Capability.PATROL, Capability.CAMERA}))
-ALL_ROUND = RobotProfile(model="all-round", trays=2, capabilities=frozenset(Capability))
 
 
 def local(day: int, hour: int, minute: int = 0) -> float:
