@@ -1,8 +1,18 @@
 """``carefleet vision watch`` and ``carefleet vision eval``.
 
 Handlers return an exit code; every ``CareFleetError`` they raise is printed by
-``carefleet.cli`` as one line (exit 2). A camera that fails while others run is reported
-on stderr and dropped; the command fails only when no camera is left.
+``carefleet.cli`` as one line (exit 2). ``watch`` exits
+
+- 0 when every source was watched to its end (corrupt frames are skipped, and how many
+  is said on stderr, one line per camera);
+- 1 (``EXIT_SOURCE_FAILED``) when a source failed: it could not be opened (with
+  others given), a stream stopped delivering, or a file ended early (truncated). The
+  failure is one line on stderr naming the camera and the source, and the other
+  cameras keep running to their end;
+- 2 on bad input, or when the only source given cannot be opened.
+
+``eval`` reports a clip it cannot read to the end (cut short, or ending before its
+labelled fall) as UNREADABLE, one line naming it, and leaves it out of every figure.
 """
 
 from __future__ import annotations
@@ -63,7 +73,7 @@ def _watch(args: argparse.Namespace) -> int:
     ids = args.camera_id or []
     if len(ids) > len(args.sources):
         raise InputError("--camera-id", f"{len(ids)} ids for {len(args.sources)} sources")
-    sources = {}
+    sources, unopened = {}, 0
     for i, name in enumerate(args.sources):
         camera_id = ids[i] if i < len(ids) else (config.camera_id or _default_id(name))
         try:
@@ -72,6 +82,7 @@ def _watch(args: argparse.Namespace) -> int:
             if len(args.sources) == 1:
                 raise
             print(f"carefleet: camera {camera_id} skipped: {error}", file=sys.stderr)
+            unopened += 1
     if not sources:
         raise SourceError("no camera could be opened")
 
@@ -86,7 +97,12 @@ def _watch(args: argparse.Namespace) -> int:
         print(f"carefleet: camera {camera_id}: {error}", file=sys.stderr)
 
     dropped = watch(sources, Detector(config), on_event=show, on_failure=failed)
-    return EXIT_SOURCE_FAILED if dropped == len(sources) else 0
+    for camera_id, source in sources.items():
+        skipped = getattr(source, "skipped", 0)
+        if skipped:
+            print(f"carefleet: camera {camera_id}: {source.name}: skipped {skipped} corrupt "
+                  f"frame{'' if skipped == 1 else 's'}", file=sys.stderr)
+    return EXIT_SOURCE_FAILED if dropped or unopened else 0
 
 
 def _default_id(source: str) -> str:
@@ -115,6 +131,9 @@ def _eval(args: argparse.Namespace) -> int:
           f"max {_seconds(summary.latency_s_max)}  "
           f"false alarms {summary.false_alarms_per_hour:.1f}/h of ADL "
           f"({summary.adl_hours * 60:.1f} min)")
+    if summary.unreadable:
+        print(f"{summary.unreadable} unreadable clip{'' if summary.unreadable == 1 else 's'} "
+              "left out of these figures")
     if args.json_path:
         figures = summary.as_dict() | {"backend": config.backend,
                                        "clips": [_clip_json(r) for r in results]}
@@ -132,6 +151,8 @@ def _seconds(value: float | None) -> str:
 
 
 def _clip_line(result: ClipResult) -> str:
+    if result.unreadable is not None:
+        return f"UNREADABLE {result.clip.label:4s} {result.clip.file}: {result.unreadable}"
     verdict = "ok   " if result.correct else "WRONG"
     found = ", ".join(f"{t:.2f}" for t in result.detections) or "-"
     latency = "" if result.latency_s is None else f"  latency {result.latency_s:.2f} s"
@@ -143,4 +164,5 @@ def _clip_json(result: ClipResult) -> dict[str, object]:
             "detections_s": [round(t, 3) for t in result.detections],
             "latency_s": None if result.latency_s is None else round(result.latency_s, 3),
             "false_alarms": result.false_alarms, "duration_s": round(result.duration_s, 3),
+            "unreadable": result.unreadable, "skipped_frames": result.skipped_frames,
             "events": [e.to_dict() for e in result.events]}

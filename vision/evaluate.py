@@ -6,6 +6,13 @@ fall begins, or empty when unknown. A clip counts as detected when the detector 
 ``fall_detected`` at least once; on a fall clip with a known start, a detection more than
 ``EARLY_TOLERANCE_S`` before that start was about something else and counts as a false
 alarm instead.
+
+A clip that cannot be read to its end (the file is cut short, so it ends well before
+the frame count in its header; it cannot be decoded at all; or it ends before its
+labelled fall start) is *unreadable*: it is reported with the reason and left out of
+every figure, and ``Summary.unreadable`` counts it. Scoring it would turn a damaged
+file into a missed fall. A frame here and there that cannot be decoded is skipped
+(``ClipResult.skipped_frames``) and the clip is scored.
 """
 
 from __future__ import annotations
@@ -19,13 +26,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from carefleet.errors import InputError
+from carefleet.errors import InputError, SourceError
 from carefleet.files import read_text
 from carefleet.vision.config import CameraConfig
 from carefleet.vision.detector import Detector
 from carefleet.vision.events import EventKind, FallEvent
 from carefleet.vision.features import Features
-from carefleet.vision.sources import open_source
+from carefleet.vision.sources import FALLBACK_FPS, open_source
 
 LABELS = ("fall", "adl")
 EARLY_TOLERANCE_S = 1.0
@@ -53,6 +60,10 @@ class ClipResult:
     """... the fall machine's state after that frame ..."""
     silhouettes: list[np.ndarray | None] = field(default_factory=list)
     """... and a small silhouette of the person (None when nobody was found)."""
+    unreadable: str | None = None
+    """Why the clip could not be read to its end (then it is not scored), else None."""
+    skipped_frames: int = 0
+    """Frames that could not be decoded and were skipped."""
 
     @property
     def fall_start_s(self) -> float | None:
@@ -79,7 +90,10 @@ class ClipResult:
         return bool(self.detections if self.clip.label == "adl" else self.true_detections)
 
     @property
-    def correct(self) -> bool:
+    def correct(self) -> bool | None:
+        """Whether the detector got the clip right; None for an unreadable clip."""
+        if self.unreadable is not None:
+            return None
         return self.detected == (self.clip.label == "fall")
 
     @property
@@ -132,21 +146,46 @@ def _clip(source: str, row: dict[str, str | None], line: int) -> LabelledClip:
 
 def evaluate_clip(directory: str | Path, clip: LabelledClip, config: CameraConfig,
                   *, keep_trace: bool = False) -> ClipResult:
-    """Run a fresh detector over one clip (at the config's processing rate)."""
-    source = open_source(str(Path(directory) / clip.file))
+    """Run a fresh detector over one clip (at the config's processing rate).
+
+    A missing file is a ``SourceError`` (most likely a typo in the labels); a clip that
+    is there but cannot be read to its end comes back with ``unreadable`` set.
+    """
+    path = Path(directory) / clip.file
+    try:
+        source = open_source(str(path))
+    except SourceError as error:
+        if not path.is_file():
+            raise
+        return ClipResult(clip=clip, fps=FALLBACK_FPS, duration_s=0.0, events=[],
+                          unreadable=_reason(error, str(path)))
     detector = Detector(config)
     camera_id = Path(clip.file).stem
     result = ClipResult(clip=clip, fps=source.fps,
                         duration_s=source.frame_count / source.fps, events=[])
-    for frame, t in source.frames(max_fps=config.fps):
-        result.events += detector.process(camera_id, frame, t)
-        if keep_trace:
-            camera = detector.camera(camera_id)
-            if camera.last_t == t:  # this frame was processed, not skipped
-                result.trace.append(camera.features)
-                result.states.append(camera.state.value)
-                result.silhouettes.append(_thumbnail(camera.silhouette))
+    try:
+        for frame, t in source.frames(max_fps=config.fps):
+            result.events += detector.process(camera_id, frame, t)
+            if keep_trace:
+                camera = detector.camera(camera_id)
+                if camera.last_t == t:  # this frame was processed, not skipped
+                    result.trace.append(camera.features)
+                    result.states.append(camera.state.value)
+                    result.silhouettes.append(_thumbnail(camera.silhouette))
+    except SourceError as error:
+        result.unreadable = _reason(error, source.name)
+    result.skipped_frames = source.skipped
+    start = clip.fall_start_frame
+    if result.unreadable is None and start is not None and start >= source.reached:
+        result.unreadable = (f"ends at frame {source.reached}, before the labelled fall "
+                             f"start (frame {start})")
     return result
+
+
+def _reason(error: SourceError, name: str) -> str:
+    """The error without the file name in front (the clip is named beside it)."""
+    text = str(error)
+    return text[len(name) + 2:] if text.startswith(f"{name}: ") else text
 
 
 def _thumbnail(mask: np.ndarray | None) -> np.ndarray | None:
@@ -171,19 +210,23 @@ class Summary:
     latency_s_max: float | None
     false_alarms_per_hour: float
     adl_hours: float
+    unreadable: int = 0
+    """Clips that could not be read to their end, left out of every figure above."""
 
     def as_dict(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
 def summarise(results: list[ClipResult]) -> Summary:
-    falls = [r for r in results if r.clip.label == "fall"]
-    adls = [r for r in results if r.clip.label == "adl"]
+    """The figures over the readable clips; unreadable ones are only counted."""
+    readable = [r for r in results if r.unreadable is None]
+    falls = [r for r in readable if r.clip.label == "fall"]
+    adls = [r for r in readable if r.clip.label == "adl"]
     tp = sum(r.detected for r in falls)
     fp = sum(r.detected for r in adls)
     latencies = [r.latency_s for r in falls if r.latency_s is not None]
     adl_hours = sum(r.duration_s for r in adls) / 3600
-    alarms = sum(r.false_alarms for r in results)
+    alarms = sum(r.false_alarms for r in readable)
     return Summary(
         falls=len(falls), adls=len(adls), true_positives=tp, false_positives=fp,
         sensitivity=_ratio(tp, len(falls)), specificity=_ratio(len(adls) - fp, len(adls)),
@@ -191,7 +234,7 @@ def summarise(results: list[ClipResult]) -> Summary:
         latency_s_median=round(statistics.median(latencies), 3) if latencies else None,
         latency_s_max=round(max(latencies), 3) if latencies else None,
         false_alarms_per_hour=round(alarms / adl_hours, 2) if adl_hours else 0.0,
-        adl_hours=round(adl_hours, 4))
+        adl_hours=round(adl_hours, 4), unreadable=len(results) - len(readable))
 
 
 def _ratio(part: int, whole: int) -> float:

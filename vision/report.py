@@ -4,6 +4,8 @@ Per clip: the verdict, a plot of the features the fall machine reads (with the
 thresholds, the labelled fall start and the events), and strips of silhouette
 thumbnails around each event (or around the labelled fall start when it missed).
 Thumbnails are the person's mask, never pixels of the frame (privacy by default).
+A clip that could not be read to its end is listed as UNREADABLE with the reason, and
+is not in the figures (the summary table counts it).
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ def _summary_table(summary: Summary) -> str:
 
 
 def _clip_section(result: ClipResult, config: CameraConfig) -> str:
+    if result.unreadable is not None:
+        return (f"<h2 class='bad'>{html.escape(result.clip.file)} - {result.clip.label}: "
+                f"UNREADABLE</h2><p>{html.escape(result.unreadable)}; left out of the "
+                "figures.</p>")
     verdict = "ok" if result.correct else "bad"
     events = ", ".join(f"{e.kind.value} at {e.t:.2f} s ({e.confidence:.2f})"
                        for e in result.events) or "no events"

@@ -17,10 +17,19 @@ import numpy as np
 
 from carefleet.errors import SourceError
 
-#: Consecutive failed reads after which a live stream counts as dead (files just end).
+#: Consecutive failed reads after which a live stream counts as dead.
 LIVE_READ_RETRIES = 25
+#: Consecutive undecodable frames after which a file counts as ended (a corrupt packet
+#: is one frame: the next one decodes again; a file cut short never does).
+FILE_READ_RETRIES = 25
 #: Used when a file does not say its frame rate.
 FALLBACK_FPS = 25.0
+
+
+def count_slack(frame_count: int) -> int:
+    """Frames a file may fall short of its header's count before it counts as cut short
+    (some containers only estimate the count)."""
+    return max(2, frame_count // 200)
 
 
 @dataclass(slots=True)
@@ -28,7 +37,11 @@ class FrameSource:
     """One opened source. ``frames()`` yields ``(frame, t)`` with ``t`` in seconds.
 
     Files are timed by their frame index (so a clip is evaluated the same at any
-    processing speed); live sources by the monotonic clock of this runtime.
+    processing speed); live sources by the monotonic clock of this runtime. A frame
+    that cannot be decoded (a corrupt packet) is skipped and counted in ``skipped``; a
+    file keeps its timing across it. A file that stops decoding well before the frame
+    count in its header (truncated, or corrupt from there on) raises ``SourceError``
+    once its readable frames are out, as does a live stream that stops delivering.
     """
 
     name: str
@@ -37,6 +50,10 @@ class FrameSource:
     fps: float
     frame_count: int
     clock: Callable[[], float] = field(default=time.monotonic)
+    skipped: int = 0
+    """Frames skipped so far because they could not be read or decoded."""
+    reached: int = 0
+    """For a file: frames gone through so far (decoded, grabbed past or skipped)."""
 
     def frames(self, max_fps: float | None = None) -> Iterator[tuple[np.ndarray, float]]:
         """Frames in order; for files, those over ``max_fps`` are grabbed but not decoded."""
@@ -45,24 +62,37 @@ class FrameSource:
         try:
             while True:
                 if index % step and not self.live:
-                    if not self.capture.grab():
-                        return
-                    index += 1
-                    continue
-                ok, frame = self.capture.read()
-                if not ok or frame is None or frame.size == 0:
-                    if not self.live:
-                        return
+                    ok, frame = self.capture.grab(), None
+                else:
+                    ok, frame = self.capture.read()
+                    ok = ok and frame is not None and frame.size > 0
+                if not ok:
                     failures += 1
-                    if failures >= LIVE_READ_RETRIES:
-                        raise SourceError(f"{self.name}: stream stopped delivering frames")
+                    if self.live:
+                        if failures >= LIVE_READ_RETRIES:
+                            raise SourceError(f"{self.name}: stream stopped delivering frames")
+                        continue
+                    index += 1   # an undecodable frame of a file still takes its time
+                    if failures >= FILE_READ_RETRIES or 0 < self.frame_count <= index:
+                        self.reached = index - failures   # trailing failures: the end
+                        self._check_complete()
+                        return
                     continue
+                self.skipped += failures
                 failures = 0
-                t = (self.clock() - start) if self.live else index / self.fps
+                self.reached = index + 1
+                if frame is not None:
+                    t = (self.clock() - start) if self.live else index / self.fps
+                    yield frame, t
                 index += 1
-                yield frame, t
         finally:
             self.capture.release()
+
+    def _check_complete(self) -> None:
+        """A file whose frames ran out at ``reached``: was that (about) all of them?"""
+        if self.frame_count and self.frame_count - self.reached > count_slack(self.frame_count):
+            raise SourceError(f"{self.name}: ended early after {self.reached} of "
+                              f"{self.frame_count} frames (the file is truncated or corrupt)")
 
 
 def open_source(source: str | int) -> FrameSource:

@@ -4,9 +4,10 @@ Reading is where cameras misbehave: an RTSP stream can stall inside
 ``VideoCapture.read`` for seconds. Each source therefore gets its own reader thread
 feeding a shared, bounded inbox, and the detector (which keeps per-camera state and
 is not thread-safe) runs only in the calling thread. A stalled camera delays nobody;
-a source that fails (``SourceError`` while reading) is reported through
-``on_failure`` and dropped; a corrupt frame the detector refuses is reported and
-skipped. Either way the other cameras keep running.
+a source that fails (``SourceError`` while reading: a stream that stops delivering, a
+file that ends early) is reported through ``on_failure`` and dropped; a corrupt frame
+the detector refuses is reported and skipped (frames a source cannot decode at all it
+skips itself, and counts in its ``skipped``). Either way the other cameras keep running.
 """
 
 from __future__ import annotations
