@@ -1,19 +1,21 @@
 """Key figures of a simulated day: what a care-home manager and a tester compare runs by.
 
 ``compute_kpis`` turns a ``SimResult`` into a flat dict with stable keys, so that
-expectations ("meals_on_time_share >= 0.9"), the terminal table, the HTML report, the
+expectations ("meals_on_time_share >= 90 %"), the terminal table, the HTML report, the
 JSON report and the README all speak of the same figures. Every key is described once,
 in ``KPI_DEFINITIONS``; a figure that has no data in a run (no falls, no meals) is
 ``None`` rather than 0, because "no fall was answered slowly" is not the same as "the
 answer took 0 s".
 
 Shares are stored as fractions (0..1) and shown as percentages; times are stored in
-the unit the key names.
+the unit the key names. ``shown`` and ``stored`` convert between the two, so scenario
+expectations are written in the unit the table prints (``min: 90`` for 90 %).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +25,12 @@ Kpis = dict[str, float | int | None]
 
 COUNT = "count"
 """Unit of plain counts: the label says what is counted, so tables print the number alone."""
+
+PERCENT = "%"
+"""Unit of shares: stored as fractions (0..1), printed (and bounded in scenarios) as 0..100."""
+
+#: Who the orchestrator itself is, as a requester or canceller of tasks (its charge tasks).
+SYSTEM = "orchestrator"
 
 #: key -> (label, unit, description), in the order tables show them.
 KPI_DEFINITIONS: dict[str, tuple[str, str, str]] = {
@@ -63,7 +71,11 @@ KPI_DEFINITIONS: dict[str, tuple[str, str, str]] = {
     "tasks_total": ("Tasks", COUNT, "Every task of the run, of every kind."),
     "tasks_completed": ("Tasks completed", COUNT, "Tasks that ended completed."),
     "tasks_failed": ("Tasks failed", COUNT, "Tasks given up after their retry limit."),
-    "tasks_cancelled": ("Tasks cancelled", COUNT, "Tasks withdrawn by someone."),
+    "tasks_cancelled": ("Tasks cancelled", COUNT,
+                        "Tasks staff (any requester but the orchestrator) cancelled."),
+    "system_cancelled": ("Tasks cancelled by the system", COUNT,
+                         "Tasks the orchestrator dropped itself: charges it gave up (e.g. the "
+                         "robot broke down) and tasks pinned to a robot that went down."),
     "tasks_escalated": ("Tasks escalated", COUNT,
                         "Failed tasks about which staff received a notification."),
     "tasks_lost": ("Tasks lost", COUNT,
@@ -150,15 +162,49 @@ def _fleet_kpis(result: SimResult) -> Kpis:
 def _task_kpis(result: SimResult) -> Kpis:
     told = {note.task_id for note in result.notifications if note.task_id is not None}
     states = [task.get("state") for task in result.tasks]
+    cancellers = [who for who in map(cancelled_by, result.tasks) if who is not None]
     return {
         "tasks_total": len(result.tasks),
         "tasks_completed": states.count("completed"),
         "tasks_failed": states.count("failed"),
-        "tasks_cancelled": states.count("cancelled"),
+        "tasks_cancelled": sum(1 for who in cancellers if who != SYSTEM),
+        "system_cancelled": sum(1 for who in cancellers if who == SYSTEM),
         "tasks_escalated": sum(1 for task in result.tasks
                                if task.get("state") == "failed" and task["id"] in told),
         "tasks_lost": len(result.lost_tasks),
     }
+
+
+_CANCELLED_BY = re.compile(r"\(by (?P<who>[^()]+)\)\s*$")
+
+
+def cancelled_by(task: dict[str, Any]) -> str | None:
+    """Who cancelled ``task``: the requester a cancel request names ("... (by staff:mei)"),
+    or ``SYSTEM`` when the orchestrator dropped it itself; None if it is not cancelled.
+
+    The cancel row of the task's history says it; the final ``reason`` is the fallback.
+    """
+    if task.get("state") != "cancelled":
+        return None
+    reasons = [row[2] for row in task.get("history") or ()
+               if len(row) >= 3 and row[1] == "cancelled"]
+    reason = str(reasons[-1] if reasons else task.get("reason") or "")
+    match = _CANCELLED_BY.search(reason)
+    return match["who"].strip() if match else SYSTEM
+
+
+def shown(key: str, value: float) -> float:
+    """A stored figure in the unit tables print (a share 0.9 -> 90 for a % KPI)."""
+    return value * 100.0 if KPI_DEFINITIONS[key][1] == PERCENT else value
+
+
+def stored(key: str, value: float) -> float:
+    """The inverse of ``shown``: a bound written as people read it -> the stored unit.
+
+    Dividing (90 / 100) rather than multiplying the measured share keeps a bound equal
+    to a share computed as a ratio (7 / 25 against 28 %) exactly equal.
+    """
+    return value / 100.0 if KPI_DEFINITIONS[key][1] == PERCENT else value
 
 
 def working_seconds(result: SimResult, robot_index: int) -> float:
@@ -212,9 +258,7 @@ def _number_and_unit(key: str, value: float | int | None) -> tuple[str, str]:
     unit = KPI_DEFINITIONS[key][1]
     if unit == COUNT:
         return str(value), ""
-    if unit == "%":
-        value = value * 100
-    return f"{value:.{_DECIMALS.get(unit, 2)}f}", unit
+    return f"{shown(key, value):.{_DECIMALS.get(unit, 2)}f}", unit
 
 
 def format_kpi_table(kpis: Kpis) -> str:

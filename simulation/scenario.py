@@ -18,10 +18,12 @@ from carefleet.maps import DEMO_WARD, WARDS_DIR, load_ward
 from carefleet.maps.model import PlaceKind, Ward
 from carefleet.maps.routing import Planner
 from carefleet.orchestrator.schedules import MealService, PatrolSchedule, Schedule, parse_clock
+from carefleet.tasks.meal import MealDelivery
+from carefleet.tasks.model import Task
 from carefleet.tasks.requests import build_task, check_place
 from carefleet.robots.model import Battery, Capability, RobotProfile, RobotSpec
 from carefleet.simulation.cameras import ACTIVITIES
-from carefleet.simulation.kpi import KPI_DEFINITIONS
+from carefleet.simulation.kpi import KPI_DEFINITIONS, PERCENT, SYSTEM, shown, stored
 from carefleet.yamlfile import Reader, load_yaml
 
 #: Kinds of scripted happening and the fields each takes (besides ``at`` and ``kind``).
@@ -51,27 +53,40 @@ class Happening:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Expectation:
-    """``kpi`` must be >= ``minimum`` and/or <= ``maximum`` (None: no data fails)."""
+    """``kpi`` must be >= ``minimum`` and/or <= ``maximum`` (None: no data fails).
+
+    Bounds are in the unit the KPI table prints: for a KPI shown in % (stored as a
+    fraction), ``minimum=90`` means 90 %; ``judge`` takes the stored figure.
+    """
 
     kpi: str
     minimum: float | None = None
     maximum: float | None = None
 
     @property
+    def unit(self) -> str:
+        return KPI_DEFINITIONS[self.kpi][1]
+
+    def _with_unit(self, number: float, digits: str = "g") -> str:
+        """A number as written in a bound: percentages say so, other units stay bare."""
+        text = f"{number:{digits}}"
+        return f"{text} %" if self.unit == PERCENT else text
+
+    @property
     def name(self) -> str:
         bounds = []
         if self.minimum is not None:
-            bounds.append(f">= {self.minimum:g}")
+            bounds.append(f">= {self._with_unit(self.minimum)}")
         if self.maximum is not None:
-            bounds.append(f"<= {self.maximum:g}")
+            bounds.append(f"<= {self._with_unit(self.maximum)}")
         return f"{self.kpi} {' and '.join(bounds)}"
 
     def judge(self, value: float | None) -> tuple[bool, str]:
         if value is None:
             return False, "no data"
-        ok = ((self.minimum is None or value >= self.minimum)
-              and (self.maximum is None or value <= self.maximum))
-        return ok, f"measured {value:.4g}"
+        ok = ((self.minimum is None or value >= stored(self.kpi, self.minimum))
+              and (self.maximum is None or value <= stored(self.kpi, self.maximum)))
+        return ok, f"measured {self._with_unit(shown(self.kpi, value), '.4g')}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,16 +128,16 @@ def load_scenario(path: str | Path) -> Scenario:
     start = datetime.combine(day, top.convert("start", parse_clock, time(0, 0)), zone)
     hours = top.number("duration", 24.0, positive=True, maximum=24 * 14)
     begin = start.timestamp()
+    end = begin + hours * 3600.0
     fleet = _fleet(top, ward)
-    robot_ids = {spec.id for spec in fleet}
     cameras = _cameras(top, ward)
     return Scenario(
         cameras=cameras,
         name=top.str("name"), description=top.str("description", ""), source=str(path),
         ward=ward, ward_file=str(ward_file), seed=top.number("seed", 1, integer=True),
-        start=begin, end=begin + hours * 3600.0, robots=fleet,
-        schedules=_schedules(top, ward),
-        happenings=_happenings(top, ward, robot_ids, cameras, start, zone),
+        start=begin, end=end, robots=fleet,
+        schedules=_schedules(top, ward, fleet),
+        happenings=_happenings(top, ward, fleet, cameras, start, end, zone),
         expectations=_expectations(top),
         residents=_residents(top),
         on_time_window=_on_time_window(top))
@@ -204,7 +219,7 @@ def _list(value: Any) -> list[Any]:
 
 
 # -- schedules ----------------------------------------------------------------
-def _schedules(top: Reader, ward: Ward) -> tuple[Schedule, ...]:
+def _schedules(top: Reader, ward: Ward, fleet: tuple[RobotSpec, ...]) -> tuple[Schedule, ...]:
     if "schedules" not in top:
         return ()
     schedules = top.mapping("schedules")
@@ -221,6 +236,9 @@ def _schedules(top: Reader, ward: Ward) -> tuple[Schedule, ...]:
 
     for meal in schedules.items("meals", []):
         meal.only("name", "at", "rooms", "pickup_timeout")
+        if not ward.places_of_kind(PlaceKind.KITCHEN):
+            raise meal.error(None, f"ward '{ward.name}' has no kitchen to load meals at")
+        _needs_a_robot(meal, fleet, Capability.MEAL_DELIVERY, "a meal service")
         rooms = meal.strings("rooms", None)
         if rooms is not None:
             _check_places(meal, ward, "rooms", rooms, (PlaceKind.RESIDENT_ROOM,))
@@ -229,6 +247,7 @@ def _schedules(top: Reader, ward: Ward) -> tuple[Schedule, ...]:
                                   pickup_timeout=meal.number("pickup_timeout", 180.0, positive=True)))
     for patrol in schedules.items("patrols", []):
         patrol.only("name", "start", "end", "checkpoints", "rounds")
+        _needs_a_robot(patrol, fleet, Capability.PATROL, "a patrol schedule")
         checkpoints = patrol.strings("checkpoints")
         _check_places(patrol, ward, "checkpoints", checkpoints)
         result.append(PatrolSchedule(
@@ -236,6 +255,14 @@ def _schedules(top: Reader, ward: Ward) -> tuple[Schedule, ...]:
             end=patrol.convert("end", parse_clock), checkpoints=tuple(checkpoints),
             rounds=patrol.number("rounds", None, minimum=1, integer=True)))
     return tuple(result)
+
+
+def _needs_a_robot(reader: Reader, fleet: tuple[RobotSpec, ...], capability: Capability,
+                   what: str) -> None:
+    """Refuse work no robot of the fleet can ever do (it would wait all day)."""
+    if not any(capability in spec.profile.capabilities for spec in fleet):
+        raise reader.error(None, f"{what} needs a robot with the '{capability.value}' "
+                           "capability, and the fleet has none")
 
 
 def _check_places(reader: Reader, ward: Ward, key: str, places: list[str],
@@ -264,15 +291,20 @@ def _cameras(top: Reader, ward: Ward) -> dict[str, str]:
     return cameras
 
 
-def _happenings(top: Reader, ward: Ward, robots: set[str], cameras: dict[str, str],
-                start: datetime, zone: ZoneInfo) -> tuple[Happening, ...]:
+def _happenings(top: Reader, ward: Ward, fleet: tuple[RobotSpec, ...], cameras: dict[str, str],
+                start: datetime, end: float, zone: ZoneInfo) -> tuple[Happening, ...]:
     result = []
-    named: set[str] = set()
+    named: dict[str, tuple[float, int, Reader]] = {}       # submit id -> (at, index, event)
+    cancels: list[tuple[float, int, Reader, str]] = []
+    robots = {spec.id for spec in fleet}
     closable = Planner(ward).closable
-    for event in top.items("events", []):
+    for index, event in enumerate(top.items("events", [])):
         kind = event.str("kind", choices=sorted(HAPPENING_FIELDS))
         event.only("at", "kind", *HAPPENING_FIELDS[kind])
         at = event.convert("at", lambda v: _clock_at(v, start, zone))
+        if at > end:
+            raise event.error("at", f"{event.get('at')} is after the scenario ends "
+                              f"({_clock_text(end, zone)}: start + duration)")
         args = {key: event.get(key) for key in HAPPENING_FIELDS[kind] if key in event}
         if "robot" in HAPPENING_FIELDS[kind]:
             robot = event.str("robot")
@@ -292,22 +324,83 @@ def _happenings(top: Reader, ward: Ward, robots: set[str], cameras: dict[str, st
                                   "has no effect (add it under 'cameras')")
         if kind == "battery":
             args["level"] = event.number("level", minimum=0, maximum=1)
-        if kind == "submit":
-            args["task"] = event.mapping("task").data
+        if kind in ("submit", "cancel"):
             args["by"] = event.str("by", "staff")
-            build_task(args["task"], task_id="scenario-check", now=at, requested_by=args["by"],
-                       ward=ward, source=event.source, field=event.field("task"))   # refuse a bad request before the run
+            if args["by"] == SYSTEM:
+                raise event.error("by", f"'{SYSTEM}' is the orchestrator's own name; name the "
+                                  "person, e.g. 'staff:mei'")
+        if kind == "submit":
+            request = event.mapping("task")
+            args["task"] = request.data
+            task = build_task(args["task"], task_id="scenario-check", now=at,
+                              requested_by=args["by"], ward=ward, source=event.source,
+                              field=event.field("task"))   # refuse a bad request before the run
+            _check_robots_for(request, task, fleet)
             if "id" in args:
                 args["id"] = event.str("id")
                 if args["id"] in named:
                     raise event.error("id", f"task id '{args['id']}' is used twice")
-                named.add(args["id"])
+                named[args["id"]] = (at, index, event)
         if kind == "cancel":
             args["task"] = event.str("task")
-            if args["task"] not in named and not _GENERATED_ID.match(args["task"]):
-                raise event.error("task", f"no earlier submit event has id '{args['task']}'")
+            cancels.append((at, index, event, args["task"]))
         result.append(Happening(at=at, kind=kind, args=args, line=event.line))
+    _check_cancels(named, cancels, zone)
     return tuple(sorted(result, key=lambda h: h.at))
+
+
+def _check_robots_for(request: Reader, task: Task, fleet: tuple[RobotSpec, ...]) -> None:
+    """Refuse a submitted task that no robot of the fleet could ever take: pinned to a
+    robot that is not there or cannot do it, or needing what no robot has."""
+    needs = ", ".join(sorted(c.value for c in task.needs))
+    rooms = len(task.rooms) if isinstance(task, MealDelivery) else 0
+    pinned = task.pinned_robot
+    if pinned is not None:
+        spec = next((spec for spec in fleet if spec.id == pinned), None)
+        if spec is None:
+            raise request.error("robot", f"no robot '{pinned}' in the fleet")
+        missing = ", ".join(sorted(c.value for c in task.needs - spec.profile.capabilities))
+        if missing:
+            raise request.error("robot", f"robot '{pinned}' ({spec.profile.model}) has no "
+                                f"'{missing}' capability, which a {task.kind} task needs")
+        if not task.fits(spec.profile):
+            raise request.error("robot", f"robot '{pinned}' carries {spec.profile.trays} trays, "
+                                f"but the trip has {rooms} rooms")
+        return
+    capable = [spec for spec in fleet if spec.profile.can(task.needs)]
+    if not capable:
+        raise request.error("kind", f"no robot in the fleet can do a {task.kind} task "
+                            f"(it needs the '{needs}' capability)")
+    if not any(task.fits(spec.profile) for spec in capable):
+        most = max(spec.profile.trays for spec in capable)
+        raise request.error("rooms", f"{rooms} rooms in one trip, but the fleet's meal robots "
+                            f"carry at most {most} trays: split the request")
+
+
+def _check_cancels(named: dict[str, tuple[float, int, Reader]],
+                   cancels: list[tuple[float, int, Reader, str]], zone: ZoneInfo) -> None:
+    """Each cancel must come, in the order the day plays (time, then file order), after
+    the submit that gave its id, and only once. Generated ids (``t00001`` ...) are handed
+    out in play (schedules and the orchestrator take them too), so only their repeats can
+    be refused here."""
+    cancelled: dict[str, int] = {}
+    for at, index, event, task_id in sorted(cancels, key=lambda c: (c[0], c[1])):
+        if task_id in cancelled:
+            raise event.error("task", f"task '{task_id}' is already cancelled by "
+                              f"events[{cancelled[task_id]}]")
+        cancelled[task_id] = index
+        if task_id in named:
+            submitted_at, submitted_index, _ = named[task_id]
+            if (submitted_at, submitted_index) > (at, index):
+                raise event.error("task", f"task '{task_id}' is only submitted at "
+                                  f"{_clock_text(submitted_at, zone)} (events[{submitted_index}]), "
+                                  "after this cancel")
+        elif not _GENERATED_ID.match(task_id):
+            raise event.error("task", f"no earlier submit event has id '{task_id}'")
+
+
+def _clock_text(moment: float, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(moment, zone).strftime("%Y-%m-%d %H:%M:%S").removesuffix(":00")
 
 
 def _clock_at(value: Any, start: datetime, zone: ZoneInfo) -> float:
@@ -332,8 +425,27 @@ def _expectations(top: Reader) -> tuple[Expectation, ...]:
         minimum, maximum = expect.number("min", None), expect.number("max", None)
         if minimum is None and maximum is None:
             raise expect.error(None, "an expectation needs 'min' or 'max'")
+        if KPI_DEFINITIONS[kpi][1] == PERCENT:
+            for key, bound in (("min", minimum), ("max", maximum)):
+                _check_percent(expect, key, bound)
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise expect.error("min", f"min {minimum:g} is greater than max {maximum:g}: "
+                               "no figure can meet both")
         result.append(Expectation(kpi=kpi, minimum=minimum, maximum=maximum))
     return tuple(result)
+
+
+def _check_percent(expect: Reader, key: str, bound: float | None) -> None:
+    """A bound on a KPI shown in % is written in percent, as the KPI table prints it."""
+    if bound is None:
+        return
+    if not 0 <= bound <= 100:
+        raise expect.error(key, f"{bound:g} is no percentage: bounds on this KPI are in % "
+                           "(0..100)")
+    if 0 < bound < 1:
+        raise expect.error(key, f"{bound:g} reads as {bound:g} %: bounds on this KPI are in "
+                           f"%, as the KPI table prints it (write {bound * 100:g} for "
+                           f"{bound * 100:g} %)")
 
 
 def _residents(top: Reader) -> Residents:

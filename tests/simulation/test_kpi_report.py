@@ -9,7 +9,8 @@ The run (ward time Asia/Shanghai, 07:00-09:00, two robots):
 
 Meal m1 (slot 08:00, rooms a-e): a -5 min, b +10, c +30, d +50, e missed.
 Falls: f1 reached after 150 s, f3 after 90 s, f2 never reached.
-Failed: g1 (staff notified, reason with <script>), g2 (nobody told). Cancelled: c1.
+Failed: g1 (staff notified, reason with <script>), g2 (nobody told).
+Cancelled: c1 by staff; k1, a charge the orchestrator dropped when r2 broke down.
 """
 
 from __future__ import annotations
@@ -42,12 +43,16 @@ def at(hour: int, minute: int = 0) -> float:
 
 
 def task(id: str, kind: str, state: str, *, created: float, progress: dict | None = None,
-         due: float | None = None, reason: str = "", finished: float | None = None) -> dict:
+         due: float | None = None, reason: str = "", finished: float | None = None,
+         requested_by: str = "test") -> dict:
+    history = [[created, "queued", "submitted"]]
+    if finished is not None:
+        history.append([finished, state, reason])
     return {"id": id, "kind": kind, "priority": "urgent" if kind == "fall_response" else "normal",
-            "created_at": created, "requested_by": "test", "robot": None, "due": due,
+            "created_at": created, "requested_by": requested_by, "robot": None, "due": due,
             "state": state, "assigned_robot": "r2", "reason": reason, "attempts": 1,
             "failed_on": [], "finished_at": finished, "progress": progress or {},
-            "history": [[created, "queued", "submitted"]]}
+            "history": history}
 
 
 def fall(id: str, reached_after: float | None) -> dict:
@@ -85,7 +90,12 @@ def sample_result() -> SimResult:
              task("g1", "go_to", "failed", created=at(8, 20), finished=at(8, 35),
                   reason=f"drive failure {EVIL}", progress={"place": "lounge"}),
              task("g2", "go_to", "failed", created=at(8, 21), progress={"place": "lounge"}),
-             task("c1", "go_to", "cancelled", created=at(8, 22), progress={"place": "lounge"})]
+             task("c1", "go_to", "cancelled", created=at(8, 22), progress={"place": "lounge"},
+                  requested_by="staff:ann", finished=at(8, 25),
+                  reason="cancelled by request (by staff:ann)"),
+             task("k1", "charge", "cancelled", created=at(8, 20), progress={"charger": None},
+                  requested_by="orchestrator", finished=at(8, 30),
+                  reason="robot r2 fault: drive failure")]
     robots = [
         day("r1", "MealBot", [("idle", 30, None), ("navigating", 30, "m1"),
                               ("await_pickup", 30, "m1"), ("charging", 30, None)],
@@ -155,9 +165,10 @@ def test_patrol_fall_and_fleet_kpis() -> None:
 def test_task_kpis() -> None:
     kpis = compute_kpis(sample_result())
     assert {key: kpis[key] for key in ("tasks_total", "tasks_completed", "tasks_failed",
-                                       "tasks_cancelled", "tasks_escalated", "tasks_lost")} == {
-        "tasks_total": 8, "tasks_completed": 5, "tasks_failed": 2, "tasks_cancelled": 1,
-        "tasks_escalated": 1, "tasks_lost": 1}
+                                       "tasks_cancelled", "system_cancelled", "tasks_escalated",
+                                       "tasks_lost")} == {
+        "tasks_total": 9, "tasks_completed": 5, "tasks_failed": 2, "tasks_cancelled": 1,
+        "system_cancelled": 1, "tasks_escalated": 1, "tasks_lost": 1}
 
 
 def test_utilisation_clips_to_run_and_counts_gaps_as_not_working() -> None:
