@@ -72,6 +72,8 @@ class Simulation:
         self.host.subscribe(self._observe)
         self.shown: list[Shown] = []
         self.notifications: list[Notification] = []
+        #: called after every step (a test's invariant checks, ``faultmix.Promises``)
+        self.after_step: Callable[[], None] | None = None
 
     @property
     def now(self) -> float:
@@ -113,6 +115,8 @@ class Simulation:
             at, _, action = heapq.heappop(self._timers)
             self.clock.t = at
             action()
+            if self.after_step is not None:
+                self.after_step()
             if self._progress and at >= next_report:
                 self._progress((at - scenario.start) / (scenario.end - scenario.start))
                 next_report = at + 600.0

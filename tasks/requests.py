@@ -25,7 +25,7 @@ from carefleet.tasks.fall_response import FallResponse
 from carefleet.tasks.meal import MealDelivery
 from carefleet.tasks.model import Priority, Task
 from carefleet.tasks.patrol import Patrol
-from carefleet.yamlfile import Reader
+from carefleet.fields import Reader
 
 TASK_TYPES: dict[str, type[Task]] = {
     cls.kind: cls for cls in (MealDelivery, Patrol, FallResponse, GoTo, Charge)}

@@ -24,6 +24,7 @@ CORE = (
     "carefleet.tasks.model", "carefleet.tasks.requests", "carefleet.tasks.meal",
     "carefleet.tasks.patrol", "carefleet.tasks.fall_response", "carefleet.tasks.errands",
     "carefleet.maps.model", "carefleet.maps.routing", "carefleet.machines", "carefleet.errors",
+    "carefleet.fields",
 )
 #: Modules that do I/O, read a clock, or belong to a runtime.
 FORBIDDEN = {

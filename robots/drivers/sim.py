@@ -177,12 +177,26 @@ class SimRobot(RobotDriver):
             self._route_start = self.stuck_until
         self._after(self._route_start - self.world.now + route.duration(self.profile.speed),
                     self._arrive)
+        battery = self.profile.battery
+        watts = self.profile.speed * battery.drain_per_m_wh * 3600.0 + battery.drain_idle_w
+        empty_in = max(self.energy, 0.0) / watts * 3600.0     # at full speed: the soonest
+        if empty_in < self._route_start - self.world.now + route.duration(self.profile.speed):
+            self._after(self._route_start - self.world.now + empty_in, self._run_flat)
 
     def _arrive(self) -> None:
         self._settle()
         self.position = self._route.end if self._route else self.position
         self._route = None
         self._finish(self._command, Outcome.SUCCEEDED)
+
+    def _run_flat(self) -> None:
+        """The battery is empty on the road: the robot stops dead where it is."""
+        self._settle()
+        if self.energy <= 0.0:
+            self.energy = 0.0
+            self.break_down("battery empty")
+        elif self._route is not None:
+            self._replan()                  # slower than full speed: look again later
 
     def _replan(self) -> None:
         """Re-plan the current drive from the last waypoint passed."""
@@ -249,6 +263,8 @@ class SimRobot(RobotDriver):
                                       max(self.energy, 0.0) / battery.capacity_wh)
 
     def _drain(self, wh: float) -> None:
+        """Use energy; a battery cannot give more than it holds."""
+        wh = min(wh, max(self.energy, 0.0))
         self.energy -= wh
         self.record.energy_wh += wh
 

@@ -41,7 +41,7 @@ def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_browser_renders_the_verdict_and_tables(report: Path, tmp_path: Path) -> None:
     dom = _chromium(tmp_path, "--dump-dom", report.as_uri()).stdout
     assert "PASS" in dom and "Demo day" in dom
-    assert "meals_on_time_share &gt;= 0.85" in dom
+    assert "meals_on_time_share &gt;= 85 %" in dom
     assert dom.count("<img") >= 3   # timeline, meal chart, ward map
 
 
