@@ -17,7 +17,7 @@ from carefleet.maps.model import PlaceKind
 from carefleet.maps.routing import Planner
 from carefleet.robots.lifecycle import Robot
 from carefleet.tasks.errands import Charge
-from carefleet.tasks.model import Act, DockAt, Go, Order, Task
+from carefleet.tasks.model import Act, DockAt, Go, Order, Priority, Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +105,8 @@ class Allocator:
         busy, here, energy = 0.0, robot.position, robot.battery_wh
         for task_id in ([robot.task] if robot.task else []) + robot.queue:
             task = tasks[task_id]
+            if isinstance(task, Charge) and task.priority is Priority.LOW and task_id != robot.task:
+                continue     # a top-up not started is dropped when work arrives: no credit
             estimate = self.estimate(task.plan(now), here, robot)
             busy += estimate.duration
             here = estimate.end

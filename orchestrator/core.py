@@ -587,7 +587,8 @@ class Orchestrator:
         queued = sorted((t for t in self.tasks.values() if t.state is TaskState.QUEUED),
                         key=Task.sort_key)
         for task in queued:
-            self._allocate(task)
+            if task.state is TaskState.QUEUED:    # an earlier allocation may have ended it
+                self._allocate(task)
         for robot in self.robots.values():
             if robot.state is RobotState.IDLE and robot.task is None and robot.queue:
                 self._start_next(robot)
