@@ -698,6 +698,8 @@ class Orchestrator:
         if isinstance(task, Charge):
             if task.charger is None or task.charger in self._held_chargers(robot):
                 task.charger = self._free_charger(robot)    # none kept, or kept by another
+            if task.charger is not None and self._lower_battery_waiting(robot):
+                task.charger = None              # the lowest battery charges first
             if task.charger is None:
                 robot.queue.insert(0, task.id)   # wait until a charger frees up / is reachable
                 cut_off = self._free_charger(robot, reachable_only=False) is not None
@@ -862,6 +864,22 @@ class Orchestrator:
                     task_id=task.id, robot_id=robot.id if robot else None, detail={"reason": why})
 
     # == helpers ===========================================================
+    def _lower_battery_waiting(self, robot: Robot) -> bool:
+        """Another robot with less battery also waits for a charger, and there are not
+        chargers enough for both: it goes first."""
+        lower = [r for r in self.robots.values()
+                 if r is not robot and r.battery < robot.battery and r.charger is None
+                 and r.task is None and r.queue and r.state is RobotState.IDLE
+                 and self._charge_of.get(r.id) == r.queue[0]
+                 and self._free_charger(r) is not None]
+        if not lower:
+            return False
+        held = self._held_chargers(robot)
+        times = self.planner.times_from(robot.position, robot.profile.speed, closed=self.closed)
+        free = [c for c in self.allocator.chargers
+                if c not in held and math.isfinite(times.get(c, math.inf))]
+        return len(free) <= len(lower)
+
     def _held_chargers(self, robot: Robot) -> set[str]:
         return {r.charger for r in self.robots.values() if r.charger and r is not robot}
 

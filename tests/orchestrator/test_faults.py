@@ -226,3 +226,19 @@ def test_battery_promise_holds_in_a_burst_of_2000_tasks(make_fleet, ward) -> Non
                 reserve = robot.profile.battery.reserve * robot.profile.battery.capacity_wh
                 assert projection.energy - home.energy >= reserve - 1e-6, robot.id
     assert any(t.state is TaskState.QUEUED for t in fleet.orch.tasks.values())  # some wait
+
+
+def test_the_lowest_battery_charges_first(make_fleet) -> None:
+    """One charger free, two robots waiting for it: the emptier one gets it."""
+    fleet = make_fleet([("full", MEAL_BOT, "f1_hall_3"), ("low", MEAL_BOT, "f1_hall_2"),
+                        ("lower", MEAL_BOT, "f1_hall_1")])
+    fleet.report("full", "f1_hall_3", battery=0.2, at=START + 1)      # takes charger_f1
+    fleet.feed(PassageChanged(what="lift_a", closed=True), at=START + 2)  # f2 out of reach
+    fleet.report("low", "f1_hall_2", battery=0.2, at=START + 3)
+    fleet.report("lower", "f1_hall_1", battery=0.15, at=START + 4)
+    assert [r.charger for r in fleet.orch.robots.values()] == ["charger_f1", None, None]
+    fleet.orch.robots["full"].charger = None                         # charger_f1 frees up
+    fleet.orch.tasks[fleet.orch._charge_of["full"]].charger = None
+    out = fleet.feed(Tick(), at=START + 5)
+    drives = [(c.robot_id, c.place) for c in out if isinstance(c, Navigate)]
+    assert ("lower", "charger_f1") in drives and ("low", "charger_f1") not in drives

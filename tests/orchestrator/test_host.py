@@ -335,3 +335,18 @@ def test_the_threaded_loop_takes_posts_from_any_thread_and_stops_cleanly(make_ho
     assert isinstance(host.core.robots["r1"].state.value, str)
     navigates = [c for k, c in driver.sent if k == "navigate"]
     assert navigates and len(set(navigates)) == len(navigates)
+
+
+def test_a_task_the_store_lost_shows_as_lost_after_a_restart(make_host, tmp_path) -> None:
+    """``lost`` is the host's own count of what the store acknowledged, not the store
+    compared with itself: a row that vanished behind its back is reported."""
+    import sqlite3
+    host = make_host()
+    host.post(TaskSubmitted(request=GO_TO, requested_by="staff:anna", task_id="keep"))
+    host.post(TaskSubmitted(request=GO_TO, requested_by="staff:anna", task_id="vanish"))
+    drain(host)
+    raw = sqlite3.connect(tmp_path / "store.db")
+    raw.execute("DELETE FROM tasks WHERE id = 'vanish'")
+    raw.commit()
+    raw.close()
+    assert host.restart() == ["vanish"] and host.lost == ["vanish"]
