@@ -16,6 +16,7 @@ FOLDERS = {
     "carefleet.vision": "vision",
     "carefleet.devices": "devices",
     "carefleet.simulation": "simulation",
+    "carefleet.service": "service",
 }
 
 setup(
@@ -44,9 +45,16 @@ setup(
         # The detector is measured on 4.x (4.14). We use neither HOG nor Haar cascades
         # (dropped from the OpenCV 5 wheels), but 5.x changes more: pin the major we measured.
         "opencv-python-headless>=4.9,<5",
+        # The ward service (carefleet serve): the API framework and its ASGI server.
+        "fastapi>=0.115",
+        "uvicorn>=0.30",
+        "websockets>=12",        # uvicorn's WebSocket protocol for /api/live
+        "python-multipart>=0.0.9",  # the OAuth2 password form of /api/auth/token
     ],
     extras_require={
-        "dev": ["pytest>=8"],
+        # httpx: FastAPI's test client and our HTTP client in tests; schemathesis fuzzes
+        # the API from its own OpenAPI schema; hypothesis drives the property tests.
+        "dev": ["pytest>=8", "httpx>=0.27", "schemathesis>=3.30", "hypothesis>=6.100"],
         # The pose backend: the numpy-2 fork of mediapipe 0.10.21, the last release that
         # ships its pose model inside the wheel (newer ones download it: not allowed here).
         # It pulls opencv-contrib-python, unpinned; keep that on 4.x like our headless cv2
