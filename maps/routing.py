@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from carefleet.errors import CareFleetError, InputError
 from carefleet.maps.model import Leg, Route, Ward
@@ -84,6 +85,9 @@ class Planner:
         self._edges: dict[str, list[_Edge]] = {w: [] for w in ward.waypoints}
         for edge in _lane_edges(ward) + _lift_edges(ward):
             self._edges[edge.leg.start].append(edge)
+        self._by_floor: dict[str, list[Any]] = {}
+        for waypoint in ward.waypoints.values():
+            self._by_floor.setdefault(waypoint.floor, []).append(waypoint)
         self.closable: frozenset[str] = frozenset().union(
             *(e.closers for edges in self._edges.values() for e in edges))
         """Every name ``closed`` can usefully hold: lane ids, corridor names, lift ids."""
@@ -127,6 +131,16 @@ class Planner:
         For allocation loops: one call per robot, then plain lookups per task.
         """
         return MappingProxyType(self._tree(self.waypoint_of(start), speed, closed).time)
+
+    def snap(self, floor: str, x: float, y: float) -> str | None:
+        """The waypoint nearest to ``(x, y)`` on ``floor`` (a robot's pose), or None when
+        the ward has no such floor. The one place where poses meet the route graph."""
+        best, best_d = None, math.inf
+        for waypoint in self._by_floor.get(floor, ()):
+            d = (waypoint.x - x) ** 2 + (waypoint.y - y) ** 2
+            if d < best_d:
+                best, best_d = waypoint.id, d
+        return best
 
     def waypoint_of(self, name: str) -> str:
         """The waypoint a place id stands for (a waypoint id stands for itself)."""

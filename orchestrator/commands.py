@@ -12,13 +12,29 @@ from typing import Any, Union
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RoutePoint:
+    """One waypoint of a planned route, with its coordinates (floor = the robot's map)."""
+
+    waypoint: str
+    floor: str
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Navigate:
-    """Drive ``robot_id`` to ``waypoint`` (the stop of place ``place``)."""
+    """Drive ``robot_id`` to ``waypoint`` (the stop of place ``place``).
+
+    ``route`` is the route the core planned (start to goal, lifts included), so a
+    driver that takes goals as coordinates need not plan again; empty when none was
+    found (the driver then plans, or reports the drive FAILED).
+    """
 
     robot_id: str
     command_id: str
     place: str
     waypoint: str
+    route: tuple[RoutePoint, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

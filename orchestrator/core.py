@@ -39,16 +39,18 @@ from zoneinfo import ZoneInfo
 
 from carefleet.errors import CoreFault, InputError, RobotError
 from carefleet.maps.model import PlaceKind, Ward
-from carefleet.maps.routing import Planner
+from carefleet.maps.routing import NoRoute, Planner
 from carefleet.orchestrator.allocation import Allocator, Offer
 from carefleet.orchestrator.commands import (Command, Dock, Navigate, NotifyStaff, Perform,
-                                             Severity, Stop)
+                                             RoutePoint, Severity, Stop)
 from carefleet.orchestrator.events import (CommandResult, DeviceEvent, DriverMode, Event,
-                                           FallDetected, Outcome, PassageChanged, RobotStatus,
+                                           FallDetected, Outcome, PassageChanged, Pose,
+                                           RobotHeld, RobotStatus, ScheduleChanged,
                                            StaffAcknowledged, TaskCancelled, TaskSubmitted, Tick)
 from carefleet.orchestrator.journal import (Audited, JournalEntry, ScheduleMarked, StateSaved,
                                             TaskSaved)
 from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, Schedule, next_slot,
+                                              schedule_from_record, schedule_record,
                                               slots_between, trips)
 from carefleet.robots.lifecycle import Robot, RobotState
 from carefleet.robots.model import Capability, RobotSpec
@@ -210,6 +212,12 @@ class Orchestrator:
         the number of tasks resumed.
         """
         state = state or {}
+        if "schedules" in state:                      # staff changed them: theirs count
+            self.schedules = {r["name"]: schedule_from_record(r) for r in state["schedules"]}
+            self.marks = {name: self.marks.get(name, self.started) for name in self.schedules}
+        for robot_id in state.get("held", []):
+            if robot_id in self.robots:
+                self.robots[robot_id].held = True
         closed = [name for name in state.get("closed", []) if name in self.planner.closable]
         self.closed = frozenset(closed)
         self.allocator.set_closed(self.closed)
@@ -304,7 +312,7 @@ class Orchestrator:
         (one from before a restart) is stopped.
         """
         robot = self._robot(event.robot_id)
-        position = self._robot_waypoint(robot, event.position)
+        position = self._robot_waypoint(robot, event.position, event.pose)
         robot.position = position
         robot.battery = event.battery
         robot.last_seen = self.now
@@ -436,13 +444,63 @@ class Orchestrator:
                     detail={"what": event.what})
         self._told = {k: v for k, v in self._told.items() if v != "behind_closure"}
 
+    def _on_held(self, event: RobotHeld) -> None:
+        robot = self._robot(event.robot_id)
+        if robot.held == event.held:
+            return
+        if event.held:
+            self._hand_back_all(robot, f"robot {robot.id} paused by {event.by}",
+                                count_attempt=False)
+            if robot.state is RobotState.CHARGING:
+                robot.trigger("undock")
+            robot.charger = None
+        robot.held = event.held
+        self._audit(event.by, "robot_paused" if event.held else "robot_resumed",
+                    robot_id=robot.id)
+        self.journal.append(StateSaved(key="held", value=sorted(
+            r.id for r in self.robots.values() if r.held)))
+        if not event.held:
+            self._rebalance()
+
+    def _on_schedule(self, event: ScheduleChanged) -> None:
+        if event.schedule is None and event.name not in self.schedules:
+            raise InputError("schedule change", f"no schedule named '{event.name}'", field="name")
+        if event.schedule is None:
+            del self.schedules[event.name]
+            self.marks.pop(event.name, None)
+            self._slot_cache.pop(event.name, None)
+        else:
+            self._check_schedule(event.schedule)
+            self.schedules[event.name] = event.schedule
+            self._slot_cache.pop(event.name, None)
+            self.marks[event.name] = self.now           # from now on, not retroactively
+            self.journal.append(ScheduleMarked(name=event.name, until=self.now))
+        self.journal.append(StateSaved(key="schedules", value=[
+            schedule_record(s) for s in self.schedules.values()]))
+        self._audit(event.by, "schedule_removed" if event.schedule is None else "schedule_saved",
+                    detail={"schedule": event.name})
+
+    def _check_schedule(self, schedule: Schedule) -> None:
+        """Refuse a schedule whose places the ward does not have (before any change)."""
+        where = f"schedule '{schedule.name}'"
+        places = (schedule.rooms or ()) if isinstance(schedule, MealService) \
+            else schedule.checkpoints
+        for place in places:
+            if place not in self.ward.places:
+                raise InputError(where, f"unknown place '{place}' in ward '{self.ward.name}'",
+                                 field="rooms" if isinstance(schedule, MealService)
+                                 else "checkpoints")
+        if isinstance(schedule, PatrolSchedule) and not schedule.checkpoints:
+            raise InputError(where, "must list at least one checkpoint", field="checkpoints")
+
     def _on_tick(self, event: Tick) -> None:
         """Nothing to do beyond what every event does (deadlines, schedules, dispatch)."""
 
     _HANDLERS: dict[type, Callable[["Orchestrator", Any], None]] = {
         TaskSubmitted: _on_submitted, TaskCancelled: _on_cancelled, RobotStatus: _on_status,
         CommandResult: _on_result, StaffAcknowledged: _on_acknowledged, FallDetected: _on_fall,
-        DeviceEvent: _on_device, PassageChanged: _on_passage, Tick: _on_tick}
+        DeviceEvent: _on_device, PassageChanged: _on_passage, RobotHeld: _on_held,
+        ScheduleChanged: _on_schedule, Tick: _on_tick}
 
     # == after every event =================================================
     def _time_out_commands(self) -> None:
@@ -744,8 +802,9 @@ class Orchestrator:
             if math.isfinite(estimate):
                 robot.deadline = (self.now + estimate * self.policy.navigate_slack
                                   + self.policy.navigate_margin)
+            goal = self.planner.waypoint_of(order.place)
             self._out.append(Navigate(robot_id=robot.id, command_id=command_id, place=order.place,
-                                      waypoint=self.planner.waypoint_of(order.place)))
+                                      waypoint=goal, route=self._route_points(robot, goal)))
         elif isinstance(order, Act):
             robot.trigger("perform")
             if order.timeout is not None:
@@ -901,13 +960,33 @@ class Orchestrator:
     def _taken(self, task_id: str) -> bool:
         return task_id in self.tasks or task_id in self.known
 
-    def _robot_waypoint(self, robot: Robot, position: str) -> str:
-        """The waypoint a robot reports, or the robot's fault (not the ward file's)."""
+    def _robot_waypoint(self, robot: Robot, position: str | None,
+                        pose: Pose | None = None) -> str:
+        """The waypoint a robot reports (or the one nearest its pose), or the robot's
+        fault (not the ward file's)."""
+        if position is None and pose is not None:
+            snapped = self.planner.snap(pose.floor, pose.x, pose.y)
+            if snapped is None:
+                raise RobotError(robot.id, f"reports a pose on floor '{pose.floor}', which ward "
+                                 f"'{self.ward.name}' does not have", field="pose.floor")
+            return snapped
         try:
-            return self.planner.waypoint_of(position)
+            return self.planner.waypoint_of(position or "")
         except InputError:
             raise RobotError(robot.id, f"reports position '{position}', which is no waypoint "
                              f"or place of ward '{self.ward.name}'", field="position") from None
+
+    def _route_points(self, robot: Robot, goal: str) -> tuple[RoutePoint, ...]:
+        try:
+            route = self.planner.route(robot.position, goal, closed=self.closed,
+                                       speed=robot.profile.speed)
+        except NoRoute:
+            return ()
+        points = []
+        for waypoint_id in route.waypoints:
+            w = self.ward.waypoints[waypoint_id]
+            points.append(RoutePoint(waypoint=w.id, floor=w.floor, x=w.x, y=w.y))
+        return tuple(points)
 
     def _robot(self, robot_id: str) -> Robot:
         try:

@@ -69,19 +69,48 @@ class TaskCancelled:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Pose:
+    """Where a robot is in the ward's coordinates: ``floor`` is the ward's floor id (the
+    robot's map name), metres as in the ward file, ``yaw`` in radians."""
+
+    floor: str
+    x: float
+    y: float
+    yaw: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require("robot pose", floor=self.floor)
+        for name in ("x", "y", "yaw"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+                raise InputError("robot pose", f"{value!r} is not a finite number", field=name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RobotStatus:
-    """A driver's periodic report: where the robot is, its battery and its own mode."""
+    """A driver's periodic report: where the robot is, its battery and its own mode.
+
+    Where: ``position`` (a waypoint or place id, for robots that know the route graph)
+    or ``pose`` (coordinates, for robots that do not: the core snaps it to the nearest
+    waypoint of that floor).
+    """
 
     robot_id: str
-    position: str                # waypoint id of the last place reached
-    battery: float               # 0..1
+    position: str | None = None  # waypoint id of the last place reached
+    battery: float = 1.0         # 0..1
+    pose: Pose | None = None
     mode: DriverMode = DriverMode.READY
     error: str | None = None
     command_id: str | None = None  # the command it is executing, if any (reconciled after
     #                                a restart: one we did not give is stopped)
 
     def __post_init__(self) -> None:
-        _require("robot report", robot_id=self.robot_id, position=self.position)
+        _require("robot report", robot_id=self.robot_id)
+        if self.position is None and self.pose is None:
+            raise InputError(f"robot {self.robot_id}", "a status needs a position or a pose",
+                             field="position")
+        if self.position is not None:
+            _require("robot report", position=self.position)
         if self.command_id is not None:
             _require("robot report", command_id=self.command_id)
         if not 0.0 <= self.battery <= 1.0:
@@ -155,9 +184,38 @@ class PassageChanged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RobotHeld:
+    """Staff pause (``held``) or resume a robot: a paused robot hands its work back,
+    stops where it is and gets nothing new until resumed."""
+
+    robot_id: str
+    held: bool
+    by: str
+
+    def __post_init__(self) -> None:
+        _require("robot pause", robot_id=self.robot_id, by=self.by)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleChanged:
+    """Staff add or replace a recurring schedule (``schedule``), or remove the one named
+    ``name`` (``schedule`` None). ``schedule`` is a ``MealService`` or ``PatrolSchedule``."""
+
+    name: str
+    by: str
+    schedule: Any = None
+
+    def __post_init__(self) -> None:
+        _require("schedule change", name=self.name, by=self.by)
+        if self.schedule is not None and getattr(self.schedule, "name", None) != self.name:
+            raise InputError("schedule change", "the schedule's name differs from 'name'",
+                             field="name")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tick:
     """Time has passed; lets the core fire schedules and time out overdue commands."""
 
 
 Event = Union[TaskSubmitted, TaskCancelled, RobotStatus, CommandResult, StaffAcknowledged,
-              FallDetected, DeviceEvent, PassageChanged, Tick]
+              FallDetected, DeviceEvent, PassageChanged, RobotHeld, ScheduleChanged, Tick]

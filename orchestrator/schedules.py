@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 
@@ -56,6 +57,29 @@ class PatrolSchedule:
 
 
 Schedule = MealService | PatrolSchedule
+
+
+def schedule_record(schedule: Schedule) -> dict[str, Any]:
+    """A schedule as JSON-able data (the store keeps the ones staff create or change)."""
+    if isinstance(schedule, MealService):
+        return {"type": "meal", "name": schedule.name, "at": schedule.at.strftime("%H:%M"),
+                "rooms": list(schedule.rooms) if schedule.rooms is not None else None,
+                "pickup_timeout": schedule.pickup_timeout}
+    return {"type": "patrol", "name": schedule.name, "start": schedule.start.strftime("%H:%M"),
+            "end": schedule.end.strftime("%H:%M"), "checkpoints": list(schedule.checkpoints),
+            "rounds": schedule.rounds}
+
+
+def schedule_from_record(record: dict[str, Any]) -> Schedule:
+    """The inverse of ``schedule_record``."""
+    if record["type"] == "meal":
+        rooms = record.get("rooms")
+        return MealService(name=record["name"], at=parse_clock(record["at"]),
+                           rooms=tuple(rooms) if rooms is not None else None,
+                           pickup_timeout=float(record.get("pickup_timeout", 180.0)))
+    return PatrolSchedule(name=record["name"], start=parse_clock(record["start"]),
+                          end=parse_clock(record["end"]),
+                          checkpoints=tuple(record["checkpoints"]), rounds=record.get("rounds"))
 
 
 def slot_time(schedule: Schedule) -> time:

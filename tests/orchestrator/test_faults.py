@@ -242,3 +242,60 @@ def test_the_lowest_battery_charges_first(make_fleet) -> None:
     out = fleet.feed(Tick(), at=START + 5)
     drives = [(c.robot_id, c.place) for c in out if isinstance(c, Navigate)]
     assert ("lower", "charger_f1") in drives and ("low", "charger_f1") not in drives
+
+
+def test_a_paused_robot_hands_its_work_back_and_resumes(make_fleet, ward) -> None:
+    from carefleet.orchestrator.events import RobotHeld
+    fleet = make_fleet([("a", MEAL_BOT, "kitchen"), ("b", MEAL_BOT, "charger_f1")])
+    fleet.submit(GO_TO)
+    first = fleet.tasks["t00001"].robot
+    other = "b" if first == "a" else "a"
+    out = fleet.feed(RobotHeld(robot_id=first, held=True, by="staff:anna"), at=START + 5)
+    assert any(isinstance(c, Stop) for c in out) and fleet.tasks["t00001"].robot == other
+    fleet.submit({"kind": "go_to", "place": "room_116"}, at=START + 6)
+    assert fleet.tasks["t00002"].robot == other                      # nothing new for it
+    core = restarted_core(ward, fleet)
+    assert core.robots[first].held                                   # kept across a restart
+    fleet.feed(RobotHeld(robot_id=first, held=False, by="staff:anna"), at=START + 7)
+    assert fleet.orch.robots[first].available
+
+
+def test_schedules_changed_by_staff_fire_and_survive_a_restart(make_fleet, ward, local_time) -> None:
+    from datetime import time
+    from carefleet.orchestrator.events import ScheduleChanged
+    from carefleet.orchestrator.schedules import MealService
+    fleet = make_fleet([("r1", MEAL_BOT, "kitchen")])
+    snack = MealService(name="snack", at=time(15), rooms=("room_101",))
+    fleet.feed(ScheduleChanged(name="snack", schedule=snack, by="staff:anna"), at=START + 1)
+    with pytest.raises(InputError, match="unknown place 'room_999'"):
+        fleet.feed(ScheduleChanged(name="bad", by="staff:anna", schedule=MealService(
+            name="bad", at=time(16), rooms=("room_999",))), at=START + 2)
+    core = restarted_core(ward, fleet)
+    assert list(core.schedules) == ["snack"]
+    fleet.feed(Tick(), at=local_time(2, 15))
+    assert [t.meal for t in fleet.tasks.values()] == ["snack"]
+    fleet.feed(ScheduleChanged(name="snack", by="staff:anna"), at=local_time(2, 16))
+    assert fleet.orch.schedules == {}
+
+
+def test_a_pose_is_snapped_to_the_nearest_waypoint_of_its_floor(make_fleet, ward) -> None:
+    from carefleet.errors import RobotError
+    from carefleet.orchestrator.events import Pose
+    fleet = make_fleet([("r1", MEAL_BOT, "kitchen")], connect=False)
+    w = ward.waypoints["f2_charger"]
+    fleet.feed(RobotStatus(robot_id="r1", battery=0.9,
+                           pose=Pose(floor=w.floor, x=w.x + 0.2, y=w.y - 0.1)), at=START + 1)
+    assert fleet.orch.robots["r1"].position == "f2_charger"
+    with pytest.raises(RobotError, match="floor 'F9'"):
+        fleet.feed(RobotStatus(robot_id="r1", battery=0.9, pose=Pose(floor="F9", x=0, y=0)),
+                   at=START + 2)
+
+
+def test_navigate_carries_the_planned_route_with_coordinates(make_fleet, ward) -> None:
+    fleet = make_fleet([("r1", MEAL_BOT, "kitchen")])
+    [drive] = [c for c in fleet.submit({"kind": "go_to", "place": "room_216"})
+               if isinstance(c, Navigate)]
+    assert drive.route[0].waypoint == "f1_service" and drive.route[-1].waypoint == drive.waypoint
+    assert {p.floor for p in drive.route} == {"F1", "F2"}            # through the lift
+    assert all((p.x, p.y) == (ward.waypoints[p.waypoint].x, ward.waypoints[p.waypoint].y)
+               for p in drive.route)
