@@ -75,6 +75,7 @@ class Robot:
         self.charger: str | None = None   # charger place held (reserved or docked)
         self.last_seen = 0.0              # when it last reported (status or result)
         self.charge_retry_at: float | None = None  # a charge failed: no new one before this
+        self.held = False                 # paused by staff: no work until resumed
         MACHINE.add_model(self)
 
     def trigger(self, name: str) -> None:
@@ -84,7 +85,8 @@ class Robot:
     @property
     def available(self) -> bool:
         """May be given work (connected, not broken or stopped)."""
-        return self.state in (_S.IDLE, _S.NAVIGATING, _S.PERFORMING, _S.CHARGING)
+        return not self.held and self.state in (_S.IDLE, _S.NAVIGATING, _S.PERFORMING,
+                                                _S.CHARGING)
 
     @property
     def battery_wh(self) -> float:
