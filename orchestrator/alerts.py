@@ -228,13 +228,13 @@ class Alert:
         }
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> "Alert":
+    def from_record(cls, record: Mapping[str, Any]) -> Alert:
         """The alert ``to_record`` saved, in the same state (an open one rejoins the
         machine), with its tier, deadline and history. ``InputError`` names the field
         of a broken record."""
         reader = _RecordReader(record)
         state = reader.choice("state", AlertState)
-        alert = cls(
+        fields = dict(
             id=reader.text("id"), key=reader.text("key"),
             priority=reader.choice("priority", AlertPriority),
             raised_at=reader.time("raised_at"), params=reader.params(),
@@ -242,21 +242,21 @@ class Alert:
             task_id=reader.text("task_id", optional=True),
             robot_id=reader.text("robot_id", optional=True),
             source=reader.text("source", empty=True), dedupe=reader.text("dedupe", optional=True),
-            deadline=reader.time("deadline", optional=True), state=state)
-        alert.tier = reader.count("tier")
-        alert.acknowledged_at = reader.time("acknowledged_at", optional=True)
-        alert.acknowledged_by = reader.text("acknowledged_by", optional=True)
-        alert.robot_arrived_at = reader.time("robot_arrived_at", optional=True)
-        alert.resolved_at = reader.time("resolved_at", optional=True)
-        alert.resolved_by = reader.text("resolved_by", optional=True)
-        alert.escalations = reader.count("escalations")
-        alert.returns = reader.count("returns")
-        alert.repeats = reader.count("repeats")
-        alert.history = reader.history()
-        if (alert.deadline is None) != (state is AlertState.RESOLVED):
-            if alert.is_open:
-                MACHINE.remove_model(alert)
+            deadline=reader.time("deadline", optional=True))
+        if (fields["deadline"] is None) != (state is AlertState.RESOLVED):
             raise reader.error("deadline", "must be set exactly when the alert is open")
+        later = dict(
+            tier=reader.count("tier"),
+            acknowledged_at=reader.time("acknowledged_at", optional=True),
+            acknowledged_by=reader.text("acknowledged_by", optional=True),
+            robot_arrived_at=reader.time("robot_arrived_at", optional=True),
+            resolved_at=reader.time("resolved_at", optional=True),
+            resolved_by=reader.text("resolved_by", optional=True),
+            escalations=reader.count("escalations"), returns=reader.count("returns"),
+            repeats=reader.count("repeats"), history=reader.history())
+        alert = cls(state=state, **fields)      # joins the machine only once all is read
+        for name, value in later.items():
+            setattr(alert, name, value)
         return alert
 
     def __repr__(self) -> str:
