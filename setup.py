@@ -31,6 +31,7 @@ setup(
         "carefleet.maps": ["wards/*.yaml", "wards/*.pgm", "wards/grids/*"],
         "carefleet.simulation": ["scenarios/*.yaml"],
         "carefleet.vision": ["*.yaml"],
+        "carefleet.service": ["sites/*.yaml"],
         "carefleet": ["strings/*.json"],
     },
     data_files=[

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "carefleet.maps.cli",
     "carefleet.simulation.cli",
     "carefleet.vision.cli",
+    "carefleet.service.site_cli",
     "carefleet.diagrams",
 )
 

@@ -129,14 +129,14 @@ def load_scenario(path: str | Path) -> Scenario:
     hours = top.number("duration", 24.0, positive=True, maximum=24 * 14)
     begin = start.timestamp()
     end = begin + hours * 3600.0
-    fleet = _fleet(top, ward)
+    fleet = read_fleet(top, ward)
     cameras = _cameras(top, ward)
     return Scenario(
         cameras=cameras,
         name=top.str("name"), description=top.str("description", ""), source=str(path),
         ward=ward, ward_file=str(ward_file), seed=top.number("seed", 1, integer=True),
         start=begin, end=end, robots=fleet,
-        schedules=_schedules(top, ward, fleet),
+        schedules=read_schedules(top, ward, fleet),
         happenings=_happenings(top, ward, fleet, cameras, start, end, zone),
         expectations=_expectations(top),
         residents=_residents(top),
@@ -165,14 +165,22 @@ def _ward_path(top: Reader, folder: Path) -> Path:
 
 
 # -- fleet --------------------------------------------------------------------
-def _fleet(top: Reader, ward: Ward) -> tuple[RobotSpec, ...]:
+def read_fleet(top: Reader, ward: Ward, *, fleet_fields: tuple[str, ...] = (),
+               robot_fields: tuple[str, ...] = ()) -> tuple[RobotSpec, ...]:
+    """The ``fleet:`` section of ``top`` (profiles and robots), checked against ``ward``.
+
+    Scenarios and site files share it. ``fleet_fields`` and ``robot_fields`` are extra
+    keys a caller allows in ``fleet`` and in each ``fleet.robots[i]`` and reads itself
+    (a site file's ``driver_defaults``, ``driver`` and ``params``); the robots come back
+    in file order.
+    """
     fleet = top.mapping("fleet")
-    fleet.only("profiles", "robots")
+    fleet.only("profiles", "robots", *fleet_fields)
     profiles_reader = fleet.mapping("profiles")
     profiles = {name: _profile(name, profiles_reader.mapping(name)) for name in profiles_reader.keys()}
     specs: list[RobotSpec] = []
     for robot in fleet.items("robots"):
-        robot.only("id", "profile", "start")
+        robot.only("id", "profile", "start", *robot_fields)
         robot_id = robot.str("id")
         if any(spec.id == robot_id for spec in specs):
             raise robot.error("id", f"robot id '{robot_id}' is used twice")
@@ -219,7 +227,9 @@ def _list(value: Any) -> list[Any]:
 
 
 # -- schedules ----------------------------------------------------------------
-def _schedules(top: Reader, ward: Ward, fleet: tuple[RobotSpec, ...]) -> tuple[Schedule, ...]:
+def read_schedules(top: Reader, ward: Ward, fleet: tuple[RobotSpec, ...]) -> tuple[Schedule, ...]:
+    """The ``schedules:`` section of ``top`` (meals and patrols; none when absent), checked
+    against ``ward`` and ``fleet``. Scenarios and site files share it."""
     if "schedules" not in top:
         return ()
     schedules = top.mapping("schedules")
