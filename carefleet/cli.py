@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "carefleet.vision.cli",
     "carefleet.service.site_cli",
     "carefleet.diagrams",
+    "carefleet.service.users_cli",
 )
 
 #: Exit codes, documented in the README: 1 is ``carefleet sim``'s "an expectation failed".
