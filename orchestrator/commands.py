@@ -85,6 +85,9 @@ class NotifyStaff:
     task_id: str | None = None
     robot_id: str | None = None
     place: str | None = None
+    alert_id: str | None = None    # the alert this belongs to (None: information only)
+    tier: str | None = None        # who is told: the alert's escalation tier
+    escalated: bool = False        # a reminder of an alert nobody answered in time
 
 
 Command = Union[Navigate, Perform, Dock, Stop, NotifyStaff]

@@ -40,15 +40,17 @@ from zoneinfo import ZoneInfo
 from carefleet.errors import CoreFault, InputError, RobotError
 from carefleet.maps.model import PlaceKind, Ward
 from carefleet.maps.routing import NoRoute, Planner
+from carefleet.orchestrator.alerts import Alert, AlertBook, AlertPriority, EscalationPolicy
 from carefleet.orchestrator.allocation import Allocator, Offer
 from carefleet.orchestrator.commands import (Command, Dock, Navigate, NotifyStaff, Perform,
                                              RoutePoint, Severity, Stop)
-from carefleet.orchestrator.events import (CommandResult, DeviceEvent, DriverMode, Event,
+from carefleet.orchestrator.events import (AlertAcknowledged, AlertResolved, CommandResult,
+                                           DeviceEvent, DriverMode, Event,
                                            FallDetected, Outcome, PassageChanged, Pose,
                                            RobotHeld, RobotStatus, ScheduleChanged,
                                            StaffAcknowledged, TaskCancelled, TaskSubmitted, Tick)
-from carefleet.orchestrator.journal import (Audited, JournalEntry, ScheduleMarked, StateSaved,
-                                            TaskSaved)
+from carefleet.orchestrator.journal import (AlertSaved, Audited, JournalEntry, ScheduleMarked,
+                                            StateSaved, TaskSaved)
 from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, Schedule, next_slot,
                                               schedule_from_record, schedule_record,
                                               slots_between, trips)
@@ -83,7 +85,8 @@ class Orchestrator:
 
     def __init__(self, ward: Ward, robots: Iterable[RobotSpec], *, start: float,
                  schedules: Iterable[Schedule] = (), policy: Policy = Policy(),
-                 planner: Planner | None = None, incarnation: int = 1) -> None:
+                 planner: Planner | None = None, incarnation: int = 1,
+                 escalation: EscalationPolicy | None = None) -> None:
         """``incarnation`` (the store counts them) goes into every command id, so ids
         stay unique across restarts."""
         self.ward = ward
@@ -115,6 +118,7 @@ class Orchestrator:
         self._finished: set[str] = set()          # closed during this event: leave memory
         self._charge_of: dict[str, str] = {}      # robot id -> its open charge task
         self._told: dict[str, str] = {}           # task id -> why it waits (staff were told)
+        self.alerts = AlertBook(escalation, incarnation=incarnation)
 
     # == the one way in ====================================================
     def handle(self, event: Event, now: float) -> list[Command]:
@@ -157,6 +161,7 @@ class Orchestrator:
         self._fire_schedules()
         self._manage_batteries()
         self._dispatch()
+        self._escalate()
         self._save_dirty()
 
     def _break(self, event: Event, exc: Exception) -> None:
@@ -177,6 +182,7 @@ class Orchestrator:
                 LIFECYCLE_MACHINE.remove_model(task)
                 type(task).step_machine.remove_model(task)
         self.tasks.clear()
+        self.alerts.close()
 
     def take_journal(self) -> list[JournalEntry]:
         """Entries to store since the last call (the runtime stores them, then acts)."""
@@ -195,11 +201,15 @@ class Orchestrator:
                       if r.state is not RobotState.OFFLINE]
         if self._waiting_for_robots():
             times.append(self.started + self.policy.startup_grace)
+        alert_due = self.alerts.next_deadline()
+        if alert_due is not None:
+            times.append(alert_due)
         return min(times) if times else None
 
     # == restart ===========================================================
     def restore(self, records: Iterable[dict[str, Any]], marks: dict[str, float], *,
-                used_ids: Iterable[str] = (), state: dict[str, Any] | None = None) -> int:
+                used_ids: Iterable[str] = (), state: dict[str, Any] | None = None,
+                alerts: Iterable[dict[str, Any]] = ()) -> int:
         """Take back every unfinished task, schedule mark and closure from the store.
 
         A runtime calls this once on every start, on an empty store too. Robots are
@@ -235,6 +245,7 @@ class Orchestrator:
             self._dirty.add(task.id)
             count += 1
         self.known.update({i: "finished" for i in used_ids if i not in self.tasks})
+        self.alerts.restore(alerts)
         self._next_task = max([self._next_task] + [_serial(t) for t in [*self.tasks, *self.known]])
         for name in self.schedules:
             if name in marks:
@@ -402,12 +413,31 @@ class Orchestrator:
                              field="task_id")
         task.acknowledge(event.by, self.now)
         self._audit(f"staff:{event.by}", "fall_acknowledged", task_id=task.id)
+        for alert in self.alerts.resolve_for_task(task.id, event.by, self.now):
+            self._alert_saved(alert)
         if task.robot is not None and self.robots[task.robot].task == task.id:
             robot = self.robots[task.robot]
             self._stop(robot)
             self._progress(robot, task)
         else:
             self._release(task, "complete", f"staff ({event.by}) took over before a robot arrived")
+
+    def _on_alert_acknowledged(self, event: AlertAcknowledged) -> None:
+        alert = self.alerts.acknowledge(event.alert_id, event.by, self.now)
+        self._alert_saved(alert)
+        self._audit(event.by, "alert_acknowledged", task_id=alert.task_id,
+                    robot_id=alert.robot_id, detail={"alert": alert.id, "key": alert.key})
+
+    def _on_alert_resolved(self, event: AlertResolved) -> None:
+        alert = self.alerts.get(event.alert_id)
+        task = self.tasks.get(alert.task_id or "")
+        if isinstance(task, FallResponse) and task.is_open:
+            # staff are with the resident: that ends the fall response, and its alerts
+            self._on_acknowledged(StaffAcknowledged(task_id=task.id, by=event.by))
+        if alert.is_open:
+            self._alert_saved(self.alerts.resolve(alert.id, event.by, self.now))
+        self._audit(event.by, "alert_resolved", task_id=alert.task_id, robot_id=alert.robot_id,
+                    detail={"alert": alert.id, "key": alert.key})
 
     def _on_fall(self, event: FallDetected) -> None:
         for task in self.tasks.values():
@@ -427,6 +457,10 @@ class Orchestrator:
             self._notify(Severity.WARNING, "call_button", place=event.room)
             self.submit({"kind": "go_to", "place": event.room, "priority": "high"},
                         f"device:{event.device_id}", source=f"device {event.device_id}")
+        elif event.kind in ("camera_down", "camera_up"):
+            self._notify(Severity.WARNING if event.kind == "camera_down" else Severity.INFO,
+                         event.kind, place=event.room, device=event.device_id,
+                         reason=str(event.data.get("error", "")))
         else:
             self._notify(Severity.INFO, "device_event", place=event.room,
                          device=event.device_id, event=event.kind.replace("_", " "))
@@ -498,7 +532,9 @@ class Orchestrator:
 
     _HANDLERS: dict[type, Callable[["Orchestrator", Any], None]] = {
         TaskSubmitted: _on_submitted, TaskCancelled: _on_cancelled, RobotStatus: _on_status,
-        CommandResult: _on_result, StaffAcknowledged: _on_acknowledged, FallDetected: _on_fall,
+        CommandResult: _on_result, StaffAcknowledged: _on_acknowledged,
+        AlertAcknowledged: _on_alert_acknowledged, AlertResolved: _on_alert_resolved,
+        FallDetected: _on_fall,
         DeviceEvent: _on_device, PassageChanged: _on_passage, RobotHeld: _on_held,
         ScheduleChanged: _on_schedule, Tick: _on_tick}
 
@@ -1007,7 +1043,13 @@ class Orchestrator:
     def _notify(self, severity: Severity, key: str, *, task: Task | None = None,
                 robot: Robot | None = None, place: str | None = None, **extra: str) -> None:
         """Page staff with message ``key`` (see ``carefleet/strings``); whoever shows it
-        renders the text in the reader's language."""
+        renders the text in the reader's language.
+
+        Messages that need an answer (``ALERTS``) raise an alert, which escalates until
+        someone acknowledges and resolves it; the others only inform. A repeat of an
+        open alert (the same fall seen twice, a call button pressed again) is not paged
+        again. Good news resolves the alert it answers (``RESOLVES``).
+        """
         params = dict(extra)
         if task is not None:
             params["task"] = task.summary()
@@ -1015,11 +1057,51 @@ class Orchestrator:
             params["robot"] = robot.id
         if place is not None:
             params["place"] = self._label(place)
+        task_id, robot_id = (task.id if task else None), (robot.id if robot else None)
+        for answered in RESOLVES.get(key, ()):
+            dedupe = _dedupe(answered, task_id, robot_id, place, params)
+            for alert in [a for a in self.alerts.open() if a.dedupe == dedupe]:
+                self._alert_saved(self.alerts.resolve(alert.id, ORCHESTRATOR, self.now))
+        alert: Alert | None = None
+        if key in ALERTS:
+            priority = ALERTS[key]
+            if key == "task_failed" and task is not None and task.priority is Priority.URGENT:
+                priority = AlertPriority.HIGH
+            alert, new = self.alerts.raise_alert(
+                key=key, params=params, priority=priority, now=self.now, place=place,
+                task_id=task_id, robot_id=robot_id, source=params.get("source", ""),
+                dedupe=_dedupe(key, task_id, robot_id, place, params))
+            self._alert_saved(alert)
+            if not new:
+                return
+        if key == "fall_robot_arrived" and task_id is not None:
+            for arrived in self.alerts.robot_arrived(task_id, self.now):
+                self._alert_saved(arrived)
         self._out.append(NotifyStaff(severity=severity, key=key, params=params,
-                                     task_id=task.id if task else None,
-                                     robot_id=robot.id if robot else None, place=place))
-        self._audit(ORCHESTRATOR, "staff_notified", task_id=task.id if task else None,
-                    robot_id=robot.id if robot else None, detail={"key": key, "params": params})
+                                     task_id=task_id, robot_id=robot_id, place=place,
+                                     alert_id=alert.id if alert else None,
+                                     tier=self.alerts.tier_name(alert) if alert else None))
+        self._audit(ORCHESTRATOR, "staff_notified", task_id=task_id, robot_id=robot_id,
+                    detail={"key": key, "params": params,
+                            **({"alert": alert.id} if alert else {})})
+
+    def _escalate(self) -> None:
+        """Alerts nobody answered in time go to the next tier (or come back)."""
+        due = self.alerts.next_deadline()
+        if due is None or due > self.now:
+            return
+        for alert in self.alerts.due(self.now):
+            self._alert_saved(alert)
+            tier = self.alerts.tier_name(alert)
+            self._out.append(NotifyStaff(
+                severity=_SEVERITY[alert.priority], key=alert.key, params=dict(alert.params),
+                task_id=alert.task_id, robot_id=alert.robot_id, place=alert.place,
+                alert_id=alert.id, tier=tier, escalated=True))
+            self._audit(ORCHESTRATOR, "alert_escalated", task_id=alert.task_id,
+                        robot_id=alert.robot_id, detail={"alert": alert.id, "tier": tier})
+
+    def _alert_saved(self, alert: Alert) -> None:
+        self.journal.append(AlertSaved(record=alert.to_record()))
 
     def _audit(self, actor: str, action: str, *, task_id: str | None = None,
                robot_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
@@ -1035,6 +1117,41 @@ class Orchestrator:
         for task_id in self._finished:
             self.known[task_id] = self.tasks.pop(task_id).state.value
         self._finished.clear()
+        self.alerts.take_finished()            # resolved alerts: the store has them
+
+
+#: Messages that raise an alert, with its priority (IEC 60601-1-8 grades alarms so).
+ALERTS: dict[str, AlertPriority] = {
+    "fall_detected": AlertPriority.HIGH, "call_button": AlertPriority.MEDIUM,
+    "robot_fault": AlertPriority.MEDIUM, "robot_estop": AlertPriority.MEDIUM,
+    "robot_offline": AlertPriority.MEDIUM, "robot_cannot_charge": AlertPriority.MEDIUM,
+    "task_failed": AlertPriority.MEDIUM, "schedule_missed": AlertPriority.MEDIUM,
+    "camera_down": AlertPriority.LOW, "task_waiting": AlertPriority.LOW,
+}
+#: Good news that resolves the alert it answers.
+RESOLVES: dict[str, tuple[str, ...]] = {
+    "robot_recovered": ("robot_fault", "robot_estop", "robot_offline"),
+    "camera_up": ("camera_down",),
+}
+_SEVERITY = {AlertPriority.HIGH: Severity.URGENT, AlertPriority.MEDIUM: Severity.WARNING,
+             AlertPriority.LOW: Severity.INFO}
+
+
+def _dedupe(key: str, task_id: str | None, robot_id: str | None, place: str | None,
+            params: dict[str, str]) -> str | None:
+    """What makes two alerts the same thing: a fall in one room, one robot's fault ...
+    (None: every one is its own, e.g. each missed meal slot)."""
+    if key == "schedule_missed":
+        return None
+    if key == "fall_detected":
+        return f"fall:{place}"
+    if key.startswith("robot_"):
+        return f"robot:{robot_id}:{'robot_fault' if key != 'robot_cannot_charge' else key}"
+    if key.startswith("camera_"):
+        return f"camera:{params.get('device')}"
+    if task_id is not None:
+        return f"{key}:{task_id}"
+    return f"{key}:{place or params.get('schedule', '')}"
 
 
 def _offer_key(offer: Offer) -> tuple[float, float, str]:

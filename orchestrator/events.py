@@ -144,6 +144,29 @@ class StaffAcknowledged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AlertAcknowledged:
+    """A staff member has taken an alert ("I am on my way"): it stops escalating."""
+
+    alert_id: str
+    by: str
+
+    def __post_init__(self) -> None:
+        _require("alert acknowledgement", alert_id=self.alert_id, by=self.by)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertResolved:
+    """A staff member has dealt with an alert. Resolving a fall's alert means staff are
+    with the resident: the fall response ends (as ``StaffAcknowledged``)."""
+
+    alert_id: str
+    by: str
+
+    def __post_init__(self) -> None:
+        _require("alert resolution", alert_id=self.alert_id, by=self.by)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FallDetected:
     """A camera or wearable saw a fall in ``room``; becomes an urgent fall response."""
 
@@ -218,4 +241,5 @@ class Tick:
 
 
 Event = Union[TaskSubmitted, TaskCancelled, RobotStatus, CommandResult, StaffAcknowledged,
-              FallDetected, DeviceEvent, PassageChanged, RobotHeld, ScheduleChanged, Tick]
+              AlertAcknowledged, AlertResolved, FallDetected, DeviceEvent, PassageChanged,
+              RobotHeld, ScheduleChanged, Tick]

@@ -44,9 +44,11 @@ from carefleet.errors import CoreFault, InputError, RobotError, StoreError
 from carefleet.orchestrator.commands import Command, NotifyStaff, RobotCommand, Stop
 from carefleet.orchestrator.core import Orchestrator
 from carefleet.orchestrator.events import CommandResult, Event, Outcome, Tick
-from carefleet.orchestrator.journal import JournalEntry, TaskSaved
+from carefleet.orchestrator.journal import (AlertSaved, Audited, JournalEntry, StateSaved,
+                                            TaskSaved)
+from carefleet.orchestrator.schedules import schedule_record
 from carefleet.orchestrator.store import OPEN_STATES, TaskStore
-from carefleet.robots.driver import Reply, RobotDriver, send
+from carefleet.robots.driver import DriverContext, Reply, RobotDriver, send
 
 #: Seconds between tries when a driver answers ``Reply.RETRY``; then it has failed.
 RETRY_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0)
@@ -84,7 +86,9 @@ class Change:
     """One item of the change feed.
 
     ``kind`` is ``task`` (``data``: the stored record), ``robot`` (a ``RobotView``),
-    ``notify`` (a ``NotifyStaff``), ``command`` (a robot command about to be sent),
+    ``alert`` (the stored alert record), ``state`` (``(key, value)`` of core state such
+    as closures or schedules), ``notify`` (a ``NotifyStaff``), ``command`` (a robot
+    command about to be sent),
     ``refused`` (``data``: ``(event, error)``), ``fault`` (``data``: the message),
     ``restart`` (``data``: ids of tasks lost, normally none).
     """
@@ -105,6 +109,21 @@ class RobotView:
     task: str | None
     queue: tuple[str, ...]
     error: str | None
+    held: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What one accepted event did, once it is on disk: the commands carried out, the
+    task records and audit entries committed (an API reads the new task's id here)."""
+
+    commands: tuple[Command, ...]
+    records: tuple[dict[str, Any], ...]
+    audits: tuple[Audited, ...]
+
+    def task_id(self, action: str = "task_submitted") -> str | None:
+        """The task the first audit entry named ``action`` is about."""
+        return next((a.task_id for a in self.audits if a.action == action), None)
 
 
 Observer = Callable[[Change], None]
@@ -170,8 +189,8 @@ class Host:
 
     # == the inbox =========================================================
     def post(self, event: Event) -> Future:
-        """Queue ``event`` (from any thread); the future resolves with its commands once
-        they are committed, or with the refusal (``InputError``, ``RobotError``,
+        """Queue ``event`` (from any thread); the future resolves with its ``Handled``
+        once it is committed, or with the refusal (``InputError``, ``RobotError``,
         ``StoreError``, ``CoreFault``)."""
         slot = _Slot(event)
         with self._wakeup:
@@ -220,7 +239,7 @@ class Host:
         return min(times) if times else None
 
     # == one event =========================================================
-    def handle(self, event: Event) -> list[Command]:
+    def handle(self, event: Event) -> Handled:
         """Handle one event now: core, commit, observers, then commands.
 
         Raises what the core raises for a refused event (nothing changed), and
@@ -250,7 +269,9 @@ class Host:
         for command in commands:
             self._carry_out(command, now)
         self._announce_due()
-        return commands
+        return Handled(tuple(commands),
+                       tuple(e.record for e in journal if isinstance(e, TaskSaved)),
+                       tuple(e for e in journal if isinstance(e, Audited)))
 
     # == restart ===========================================================
     def restart(self, *, reopen_store: bool = True) -> list[str]:
@@ -272,7 +293,7 @@ class Host:
         self.lost += lost
         self._emit(Change("restart", self.clock.now(), lost))
         for robot_id in sorted(self.drivers):
-            self._ask_status(robot_id)
+            self.ask_status(robot_id)
         self._announce_due()
         return lost
 
@@ -284,7 +305,8 @@ class Host:
         """
         core = self.build(self.store.incarnation)
         core.restore(self.store.open_tasks(), self.store.marks(),
-                     used_ids=self.store.task_ids(), state=self.store.core_state())
+                     used_ids=self.store.task_ids(), state=self.store.core_state(),
+                     alerts=self.store.open_alerts())
         journal = core.take_journal()
         try:
             self.store.write(journal, now=core.now)
@@ -305,7 +327,7 @@ class Host:
             pass     # the store still cannot write: the restored core will say so
         self.core = self._restore(after_failure=True)
         for robot_id in sorted(self.drivers):
-            self._ask_status(robot_id)
+            self.ask_status(robot_id)
 
     # == observers =========================================================
     def subscribe(self, observer: Observer) -> Callable[[], None]:
@@ -333,13 +355,17 @@ class Host:
                     self._accepted.discard(record["id"])
                 if self._observers:
                     self._emit(Change("task", now, record))
+            elif self._observers and isinstance(entry, AlertSaved):
+                self._emit(Change("alert", now, entry.record))
+            elif self._observers and isinstance(entry, StateSaved):
+                self._emit(Change("state", now, (entry.key, entry.value)))
 
     def _emit_robots(self, now: float) -> None:
         if not self._observers:
             return
         for robot in self.core.robots.values():
             view = RobotView(robot.id, robot.state.value, robot.position, robot.battery,
-                             robot.task, tuple(robot.queue), robot.error)
+                             robot.task, tuple(robot.queue), robot.error, robot.held)
             if self._robot_views.get(robot.id) != view:
                 self._robot_views[robot.id] = view
                 self._emit(Change("robot", now, view))
@@ -390,7 +416,8 @@ class Host:
             pool = self._pools[robot_id] = ThreadPoolExecutor(1, f"driver-{robot_id}")
         return pool.submit(call).result(timeout=self.driver_timeout)
 
-    def _ask_status(self, robot_id: str) -> None:
+    def ask_status(self, robot_id: str) -> None:
+        """Ask a driver for its status (bounded) and post it; a failure is the robot's."""
         driver = self.drivers[robot_id]
         try:
             status = self._call(robot_id, driver.status)    # type: ignore[arg-type]
@@ -444,6 +471,10 @@ class Host:
         with self._wakeup:
             self._wakeup.notify()
 
+    def context(self) -> DriverContext:
+        """What a driver of this host may know: the ward, the clock, the inbox."""
+        return DriverContext(ward=self.core.ward, clock=self.clock, post=self.post)
+
     def close(self) -> None:
         """Stop driver workers, release the core's models and the store's lock."""
         for pool in self._pools.values():
@@ -453,16 +484,25 @@ class Host:
 
 
 class ReadModel:
-    """The latest robots, tasks and notifications, kept from the change feed.
+    """The latest robots, tasks, alerts, schedules and notifications, from the change feed.
 
-    Thread-safe: the host writes on its thread, readers (HTTP handlers) copy.
+    Thread-safe: the host writes on its thread, readers (HTTP handlers) copy. Made
+    before the host runs, it starts from the host's core and store; finished tasks and
+    resolved alerts beyond ``keep_finished`` are dropped (the store keeps them).
     """
 
-    def __init__(self, host: Host, *, keep_notifications: int = 500) -> None:
+    def __init__(self, host: Host, *, keep_notifications: int = 500,
+                 keep_finished: int = 500) -> None:
         self._lock = threading.Lock()
         self.robots: dict[str, RobotView] = {}
-        self.tasks: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, dict[str, Any]] = {t.id: t.to_record()
+                                                 for t in host.core.tasks.values()}
+        self.alerts: dict[str, dict[str, Any]] = {a["id"]: a for a in host.store.open_alerts()}
+        self.schedules: dict[str, dict[str, Any]] = {
+            name: schedule_record(s) for name, s in host.core.schedules.items()}
         self.notifications: deque[tuple[float, NotifyStaff]] = deque(maxlen=keep_notifications)
+        self._finished: deque[tuple[str, str]] = deque()
+        self._keep = keep_finished
         self.version = 0
         self.unsubscribe = host.subscribe(self._on_change)
 
@@ -472,11 +512,28 @@ class ReadModel:
             if change.kind == "robot":
                 self.robots[change.data.id] = change.data
             elif change.kind == "task":
-                self.tasks[change.data["id"]] = change.data
+                self._keep_record(self.tasks, "tasks", change.data,
+                                  change.data["state"] in ("completed", "failed", "cancelled"))
+            elif change.kind == "alert":
+                self._keep_record(self.alerts, "alerts", change.data,
+                                  change.data["state"] == "resolved")
+            elif change.kind == "state" and change.data[0] == "schedules":
+                self.schedules = {r["name"]: r for r in change.data[1]}
             elif change.kind == "notify":
                 self.notifications.append((change.at, change.data))
+
+    def _keep_record(self, table: dict[str, dict[str, Any]], name: str,
+                     record: dict[str, Any], finished: bool) -> None:
+        table[record["id"]] = record
+        if finished:
+            self._finished.append((name, record["id"]))
+            while len(self._finished) > self._keep:
+                which, old = self._finished.popleft()
+                getattr(self, which).pop(old, None)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"version": self.version, "robots": dict(self.robots),
-                    "tasks": dict(self.tasks), "notifications": list(self.notifications)}
+                    "tasks": dict(self.tasks), "alerts": dict(self.alerts),
+                    "schedules": dict(self.schedules),
+                    "notifications": list(self.notifications)}

@@ -47,4 +47,11 @@ class StateSaved:
     value: Any
 
 
-JournalEntry = Union[TaskSaved, Audited, ScheduleMarked, StateSaved]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertSaved:
+    """The latest full record of a staff alert (``alerts.Alert.to_record``)."""
+
+    record: dict[str, Any]
+
+
+JournalEntry = Union[TaskSaved, Audited, ScheduleMarked, StateSaved, AlertSaved]

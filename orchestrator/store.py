@@ -39,8 +39,8 @@ from types import TracebackType
 from typing import Any
 
 from carefleet.errors import InputError, StoreError
-from carefleet.orchestrator.journal import (Audited, JournalEntry, ScheduleMarked, StateSaved,
-                                            TaskSaved)
+from carefleet.orchestrator.journal import (AlertSaved, Audited, JournalEntry, ScheduleMarked,
+                                            StateSaved, TaskSaved)
 
 SCHEMA_VERSION = 2
 """The layout this code reads and writes; bump it (with a migration) on any change."""
@@ -100,6 +100,9 @@ CREATE TABLE schedule_marks (name TEXT PRIMARY KEY, until REAL NOT NULL);
 CREATE TABLE core_state (key TEXT PRIMARY KEY, value TEXT NOT NULL CHECK (json_valid(value)));
 CREATE TABLE incarnations (n INTEGER PRIMARY KEY AUTOINCREMENT, opened_at REAL NOT NULL,
                            holder TEXT NOT NULL);
+CREATE TABLE alerts (id TEXT PRIMARY KEY, state TEXT NOT NULL, raised_at REAL NOT NULL,
+                     record TEXT NOT NULL CHECK (json_valid(record)));
+CREATE INDEX alerts_by_state ON alerts (state);
 """
 #: Statements that bring a version-1 store (no core state, no incarnations) to version 2.
 _MIGRATE_FROM_1 = _SCHEMA[_SCHEMA.index("CREATE TABLE core_state"):]
@@ -116,6 +119,10 @@ INSERT INTO audit (at, actor, action, task_id, robot_id, detail) VALUES (?, ?, ?
 _UPSERT_MARK = """
 INSERT INTO schedule_marks (name, until) VALUES (?, ?)
 ON CONFLICT (name) DO UPDATE SET until = excluded.until
+"""
+_UPSERT_ALERT = """
+INSERT INTO alerts (id, state, raised_at, record) VALUES (?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET state = excluded.state, record = excluded.record
 """
 _UPSERT_STATE = """
 INSERT INTO core_state (key, value) VALUES (?, ?)
@@ -306,6 +313,7 @@ class TaskStore:
         audits: list[tuple[Any, ...]] = []
         marks: list[tuple[str, float]] = []
         states: list[tuple[str, str]] = []
+        alerts: list[tuple[str, str, float, str]] = []
         for entry in entries:
             if isinstance(entry, TaskSaved):
                 records.append(entry.record)
@@ -316,9 +324,12 @@ class TaskStore:
                 marks.append((entry.name, entry.until))
             elif isinstance(entry, StateSaved):
                 states.append((entry.key, _json(entry.value)))
+            elif isinstance(entry, AlertSaved):
+                r = entry.record
+                alerts.append((r["id"], r["state"], r["raised_at"], _json(r)))
             else:
                 raise TypeError(f"not a journal entry: {entry!r}")
-        if not (records or audits or marks or states):
+        if not (records or audits or marks or states or alerts):
             return
         if now is None:
             now = max((audit[0] for audit in audits), default=None)
@@ -330,6 +341,7 @@ class TaskStore:
             self._db.executemany(_INSERT_AUDIT, audits)
             self._db.executemany(_UPSERT_MARK, marks)
             self._db.executemany(_UPSERT_STATE, states)
+            self._db.executemany(_UPSERT_ALERT, alerts)
             self._db.execute("COMMIT")
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
             self._rollback()
@@ -397,6 +409,24 @@ class TaskStore:
             return {}
         return {key: json.loads(value)
                 for key, value in self._db.execute("SELECT key, value FROM core_state")}
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        """Alerts not yet resolved, oldest first: what a restarted core must keep."""
+        return self.alerts(open_only=True)
+
+    def alerts(self, *, open_only: bool = False, since: float | None = None) -> list[dict[str, Any]]:
+        """Stored alert records, oldest first (``since``: raised at or after)."""
+        if "alerts" not in self._tables():
+            return []
+        where, args = [], []
+        if open_only:
+            where.append("state != 'resolved'")
+        if since is not None:
+            where.append("raised_at >= ?")
+            args.append(since)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._db.execute(f"SELECT record FROM alerts {clause} ORDER BY raised_at, id", args)
+        return [json.loads(record) for (record,) in rows]
 
     def integrity(self) -> str:
         """SQLite's full ``integrity_check``: ``"ok"`` or the first problem found."""

@@ -24,7 +24,8 @@ from carefleet.maps.routing import Planner
 from carefleet.messages import DEFAULT_LANGUAGE, catalogue, render
 from carefleet.orchestrator.commands import NotifyStaff
 from carefleet.orchestrator.core import Orchestrator
-from carefleet.orchestrator.events import (DeviceEvent, Event, FallDetected, PassageChanged,
+from carefleet.orchestrator.events import (AlertResolved, DeviceEvent, Event, FallDetected,
+                                           PassageChanged,
                                            StaffAcknowledged, TaskCancelled, TaskSubmitted, Tick)
 from carefleet.orchestrator.host import Change, Host, VirtualClock
 from carefleet.orchestrator.store import TaskStore
@@ -176,12 +177,30 @@ class Simulation:
             self.notifications.append(Notification(at=self.now, severity=command.severity.value,
                                                    key=command.key, text=text,
                                                    task_id=command.task_id))
+            if command.escalated or command.alert_id is None:
+                return
             if command.key == "fall_detected" and command.task_id:
                 self._staff_will_acknowledge(command.task_id)
+            else:
+                self._staff_will_resolve(command.alert_id)
 
     def _staff_will_acknowledge(self, task_id: str) -> None:
         delay = self.scenario.residents.acknowledge_after
         self.schedule(self.now + delay, lambda: self._acknowledge(task_id))
+
+    def _staff_will_resolve(self, alert_id: str) -> None:
+        """Nurses answer every other alert too (after the same delay), so a simulated
+        day does not page all staff for ever about a call button nobody answers."""
+        delay = self.scenario.residents.acknowledge_after
+        self.schedule(self.now + delay, lambda: self._resolve(alert_id))
+
+    def _resolve(self, alert_id: str) -> None:
+        try:
+            alert = self.orchestrator.alerts.get(alert_id)
+        except InputError:
+            return                               # resolved meanwhile (or before a restart)
+        if alert.is_open:
+            self._feed(AlertResolved(alert_id=alert_id, by="nurse on duty"))
 
     def _acknowledge(self, task_id: str) -> None:
         task = self.orchestrator.tasks.get(task_id)

@@ -20,6 +20,7 @@ CORE = (
     "carefleet.orchestrator.core", "carefleet.orchestrator.allocation",
     "carefleet.orchestrator.schedules", "carefleet.orchestrator.events",
     "carefleet.orchestrator.commands", "carefleet.orchestrator.journal",
+    "carefleet.orchestrator.alerts",
     "carefleet.robots.lifecycle", "carefleet.robots.model",
     "carefleet.tasks.model", "carefleet.tasks.requests", "carefleet.tasks.meal",
     "carefleet.tasks.patrol", "carefleet.tasks.fall_response", "carefleet.tasks.errands",

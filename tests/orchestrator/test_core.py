@@ -164,7 +164,8 @@ def test_urgent_fall_preempts_meal_which_resumes_after_acknowledgement(make_flee
 
     out = fleet.feed(FallDetected(room="room_203", source="camera_203"), at=fleet.now + 5)
     assert out[0] == NotifyStaff(severity=Severity.URGENT, key="fall_detected",
-                                 params=out[0].params, task_id="t00002", place="room_203")
+                                 params=out[0].params, task_id="t00002", place="room_203",
+                                 alert_id="a1-00001", tier="nurse_on_duty")
     assert text(out[0]) == "Possible fall in Room 203 (reported by camera_203)"
     assert Stop(robot_id="r1", command_id=driving.command_id) in out
     assert [c.place for c in out if isinstance(c, Navigate)] == ["room_203"]
@@ -175,7 +176,7 @@ def test_urgent_fall_preempts_meal_which_resumes_after_acknowledgement(make_flee
     assert meal.loaded                                  # trays stay on the same robot
 
     out = fleet.step()                                  # at room_203: attends
-    [here] = [c for c in out if isinstance(c, NotifyStaff)]
+    [here] = [c for c in out if isinstance(c, NotifyStaff) and not c.escalated]
     assert (here.key, here.task_id, here.robot_id) == ("fall_robot_arrived", "t00002", "r1")
     attend = fleet.pending["r1"][1]
     assert isinstance(attend, Perform) and attend.action == "attend"
