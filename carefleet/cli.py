@@ -20,9 +20,10 @@ COMMAND_MODULES = (
     "carefleet.maps.cli",
     "carefleet.simulation.cli",
     "carefleet.vision.cli",
+    "carefleet.service.cli",
     "carefleet.service.site_cli",
-    "carefleet.diagrams",
     "carefleet.service.users_cli",
+    "carefleet.diagrams",
 )
 
 #: Exit codes, documented in the README: 1 is ``carefleet sim``'s "an expectation failed".

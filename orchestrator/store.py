@@ -131,6 +131,14 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value
 _BY_CREATION = "ORDER BY json_extract(record, '$.created_at'), id"
 
 
+def create_schema(db: sqlite3.Connection) -> None:
+    """Create the store's tables in an empty file, inside the caller's transaction (the
+    service's accounts may be the first to touch a new store file)."""
+    for statement in sql_statements(_SCHEMA):
+        db.execute(statement)
+    db.execute("INSERT INTO carefleet_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+
+
 class TaskStore:
     """Accepted tasks, their state history, the audit log and schedule marks in one file.
 
@@ -248,10 +256,7 @@ class TaskStore:
             if tables:
                 self._check_version(tables)
             else:
-                for statement in _statements(_SCHEMA):
-                    self._db.execute(statement)
-                self._db.execute("INSERT INTO carefleet_schema (version) VALUES (?)",
-                                 (SCHEMA_VERSION,))
+                create_schema(self._db)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -279,7 +284,7 @@ class TaskStore:
     def _migrate_from_1(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(_MIGRATE_FROM_1):
+            for statement in sql_statements(_MIGRATE_FROM_1):
                 self._db.execute(statement)
             self._db.execute("UPDATE carefleet_schema SET version = ?", (SCHEMA_VERSION,))
             self._db.execute("COMMIT")
@@ -451,7 +456,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, allow_nan=False, separators=(",", ":"))
 
 
-def _statements(script: str) -> list[str]:
+def sql_statements(script: str) -> list[str]:
     """Split the schema into statements; ``executescript`` would COMMIT our transaction."""
     statements, current = [], []
     for line in script.strip().splitlines():

@@ -45,7 +45,7 @@ from typing import Any, Literal
 from carefleet.errors import CareFleetError, InputError, StoreError
 # The store's own schema, so that a file created here is one TaskStore accepts later
 # (a file with tables but no ``carefleet_schema`` would be refused by it).
-from carefleet.orchestrator.store import SCHEMA_VERSION, _SCHEMA, _statements
+from carefleet.orchestrator.store import create_schema, sql_statements
 
 # -- roles and actions ---------------------------------------------------------
 
@@ -315,13 +315,10 @@ class Accounts:
         with self._write():
             tables = self._tables()          # again, inside the lock: a racing creator
             if not tables:
-                for statement in _statements(_SCHEMA):
-                    self._db.execute(statement)
-                self._db.execute("INSERT INTO carefleet_schema (version) VALUES (?)",
-                                 (SCHEMA_VERSION,))
+                create_schema(self._db)
             elif "carefleet_schema" not in tables:
                 raise InputError(self.path, "an SQLite file but not a CareFleet task store")
-            for statement in _statements(_TABLES):
+            for statement in sql_statements(_TABLES):
                 self._db.execute(statement)
 
     def _tables(self) -> set[str]:

@@ -26,10 +26,11 @@ from carefleet.errors import InputError
 from carefleet.maps import load_ward
 from carefleet.maps.model import Ward
 from carefleet.messages import DEFAULT_LANGUAGE, LANGUAGES
+from carefleet.orchestrator.alerts import EscalationPolicy
 from carefleet.orchestrator.schedules import Schedule
 from carefleet.robots.driver import RobotDriver
 from carefleet.robots.model import RobotSpec
-from carefleet.simulation.scenario import _ward_path, read_fleet, read_schedules
+from carefleet.simulation.scenario import read_fleet, read_schedules, ward_path
 from carefleet.tasks.requests import check_place
 from carefleet.vision.config import load_camera_config
 from carefleet.yamlfile import Reader, load_yaml
@@ -44,9 +45,10 @@ SIMULATED_TARGET = "carefleet.robots.drivers.sim:SimRobot"
 
 #: Alert priorities the escalation times are given for.
 ALERT_PRIORITIES = ("high", "medium", "low")
-DEFAULT_TIERS = ("nurse_on_duty", "charge_nurse", "all_staff")
-DEFAULT_ACKNOWLEDGE_WITHIN = {"high": 60.0, "medium": 180.0, "low": 900.0}
-DEFAULT_RESOLVE_WITHIN = {"high": 600.0, "medium": 1800.0, "low": 7200.0}
+_DEFAULTS = EscalationPolicy()
+DEFAULT_TIERS = _DEFAULTS.tiers
+DEFAULT_ACKNOWLEDGE_WITHIN = dict(_DEFAULTS.acknowledge_within)
+DEFAULT_RESOLVE_WITHIN = dict(_DEFAULTS.resolve_within)
 
 DEFAULT_STORE = "carefleet.db"
 DEFAULT_HOST = "127.0.0.1"
@@ -94,22 +96,6 @@ class CameraSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EscalationPolicy:
-    """Who hears of an alert, and how fast it must be answered.
-
-    An alert goes to ``tiers[0]`` first; unacknowledged after
-    ``acknowledge_within[priority]`` seconds it goes on to the next tier (and so on, the
-    last tier staying until someone answers); ``resolve_within[priority]`` is the time
-    by which it must be resolved.
-    """
-
-    tiers: tuple[str, ...] = DEFAULT_TIERS
-    acknowledge_within: dict[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_ACKNOWLEDGE_WITHIN))
-    resolve_within: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RESOLVE_WITHIN))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Site:
     name: str
     source: str
@@ -150,7 +136,7 @@ def load_site(path: str | Path) -> Site:
              "language", "listen", "alerts", "token_ttl")
     name = top.str("name")
     top.get("ward")                          # a live site names its ward: no default
-    ward_file = _ward_path(top, path.parent)
+    ward_file = ward_path(top, path.parent)
     ward = load_ward(ward_file)
     robots = read_fleet(top, ward, fleet_fields=("driver_defaults",),
                         robot_fields=("driver", "params"))

@@ -100,6 +100,25 @@ def compute_kpis(result: SimResult, *, on_time_window: float = 30.0) -> Kpis:
     return {key: kpis[key] for key in KPI_DEFINITIONS}
 
 
+def live_kpis(tasks: list[dict[str, Any]], alerts: list[dict[str, Any]], *,
+              on_time_window: float = 30.0) -> dict[str, Any]:
+    """Figures of a live ward from its stored task and alert records (today so far):
+    the task-based KPIs of a simulated day, plus alert response times by stage."""
+    from carefleet.orchestrator.alerts import stage_times
+    kpis: dict[str, Any] = {}
+    of = lambda kind: [t for t in tasks if t.get("kind") == kind]     # noqa: E731
+    kpis.update(_meal_kpis(of("meal_delivery"), on_time_window))
+    kpis.update(_patrol_kpis(of("patrol")))
+    kpis.update(_fall_kpis(of("fall_response")))
+    states = [t.get("state") for t in tasks]
+    kpis.update({"tasks_total": len(tasks), "tasks_completed": states.count("completed"),
+                 "tasks_failed": states.count("failed"),
+                 "tasks_cancelled": states.count("cancelled"),
+                 "tasks_open": len(tasks) - states.count("completed") - states.count("failed")
+                 - states.count("cancelled")})
+    return {"kpis": kpis, "alerts": {"raised": len(alerts), "by_stage": stage_times(alerts)}}
+
+
 def _of_kind(result: SimResult, kind: str) -> list[dict[str, Any]]:
     return [task for task in result.tasks if task.get("kind") == kind]
 

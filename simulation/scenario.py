@@ -121,7 +121,7 @@ def load_scenario(path: str | Path) -> Scenario:
     top = Reader(str(path), load_yaml(path))
     top.only("name", "description", "ward", "date", "start", "duration", "seed", "fleet",
              "residents", "schedules", "events", "expect", "on_time_window", "cameras")
-    ward_file = _ward_path(top, path.parent)
+    ward_file = ward_path(top, path.parent)
     ward = load_ward(ward_file)
     zone = ZoneInfo(ward.timezone)
     day = top.convert("date", _date, date(2026, 12, 1))
@@ -152,7 +152,7 @@ def _date(value: Any) -> date:
         raise ValueError(f"'{value}' is not a date like 2026-12-01") from None
 
 
-def _ward_path(top: Reader, folder: Path) -> Path:
+def ward_path(top: Reader, folder: Path) -> Path:
     """``ward: demo_ward`` names a bundled ward; anything else is a path from the scenario."""
     name = top.str("ward", DEMO_WARD.stem)
     bundled = WARDS_DIR / f"{name}.yaml"

@@ -176,8 +176,7 @@ def test_the_bundled_demo_site_loads() -> None:
     assert site.schedules == day.schedules      # and its meals and patrols
     assert all(spec.target == SIMULATED for spec in site.drivers.values())
     assert list(site.drivers) == [spec.id for spec in site.robots]
-    assert [(c.id, c.room) for c in site.cameras] == [("cam_203", "room_203")]
-    assert site.cameras[0].url.startswith("rtsp://")
+    assert site.cameras == ()                 # simulated robots: no camera to be down
     assert site.store == DEMO_SITE.parent / "carefleet.db"
     assert (site.language, site.listen_host, site.listen_port) == ("en", "127.0.0.1", 8000)
     assert site.alerts == EscalationPolicy()
