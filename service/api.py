@@ -66,6 +66,29 @@ def _error(status: int, message: str, field: str | None = None, code: str | None
                         status_code=status, headers=headers)
 
 
+class ErrorDetail(BaseModel):
+    status: int
+    code: str
+    field: str | None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every refusal, whatever the route: status, a code, the field at fault, a message."""
+
+    error: ErrorDetail
+
+
+#: Documented on every route, so clients (and the schema fuzzer) know the error shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description} for status, description in (
+        (400, "Malformed request"), (401, "Not logged in, or the token expired"),
+        (403, "Your role may not do this"), (404, "No such task, robot, alert or schedule"),
+        (409, "Conflicts with the current state (e.g. already finished)"),
+        (422, "Invalid field (named in the error)"), (429, "Too many failed logins"),
+        (503, "The store cannot commit, or the core is being rebuilt"))}
+
+
 # == request bodies ==========================================================
 class Kind(str, Enum):
     meal_delivery = "meal_delivery"
@@ -163,7 +186,7 @@ class ScheduleRequest(BaseModel):
 # == the app =================================================================
 def create_app(service: WardService, *, throttle: LoginThrottle | None = None) -> FastAPI:
     """The API of one live ward."""
-    app = FastAPI(title="CareFleet", version=__version__,
+    app = FastAPI(title="CareFleet", version=__version__, responses=ERROR_RESPONSES,
                   description="The live ward: tasks, robots, alerts, schedules, the ward map.")
     bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
     throttle = throttle or LoginThrottle()
