@@ -31,8 +31,8 @@ setup(
         "carefleet.maps": ["wards/*.yaml", "wards/*.pgm", "wards/grids/*"],
         "carefleet.simulation": ["scenarios/*.yaml"],
         "carefleet.vision": ["*.yaml"],
-        "carefleet.service": ["sites/*.yaml"],
         "carefleet": ["strings/*.json"],
+        "carefleet.service": ["sites/*.yaml", "static/*", "static/*/*", "static/*/*/*"],
     },
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/carefleet"]),
@@ -55,7 +55,9 @@ setup(
     extras_require={
         # httpx: FastAPI's test client and our HTTP client in tests; schemathesis fuzzes
         # the API from its own OpenAPI schema; hypothesis drives the property tests.
-        "dev": ["pytest>=8", "httpx>=0.27", "schemathesis>=3.30", "hypothesis>=6.100"],
+        # playwright drives Debian's chromium for the dashboard tests (no browser download).
+        "dev": ["pytest>=8", "httpx>=0.27", "schemathesis>=3.30", "hypothesis>=6.100",
+                "playwright>=1.40"],
         # The pose backend: the numpy-2 fork of mediapipe 0.10.21, the last release that
         # ships its pose model inside the wheel (newer ones download it: not allowed here).
         # It pulls opencv-contrib-python, unpinned; keep that on 4.x like our headless cv2

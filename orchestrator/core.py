@@ -454,6 +454,13 @@ class Orchestrator:
         if event.kind == "fall":
             self._on_fall(FallDetected(room=event.room, source=event.device_id))
         elif event.kind == "call_button":
+            request = str(event.data.get("request", "help"))
+            if request not in CALL_REQUESTS:
+                raise InputError(f"device {event.device_id}", f"unknown request '{request}' "
+                                 f"(one of: {', '.join(CALL_REQUESTS)})", field="data.request")
+            if request != "help":                # water, toilet, a meal: staff, no robot
+                self._notify(Severity.WARNING, f"call_{request}", place=event.room)
+                return
             self._notify(Severity.WARNING, "call_button", place=event.room)
             self.submit({"kind": "go_to", "place": event.room, "priority": "high"},
                         f"device:{event.device_id}", source=f"device {event.device_id}")
@@ -1128,6 +1135,10 @@ ALERTS: dict[str, AlertPriority] = {
     "task_failed": AlertPriority.MEDIUM, "schedule_missed": AlertPriority.MEDIUM,
     "camera_down": AlertPriority.LOW, "task_waiting": AlertPriority.LOW,
 }
+#: What a resident can ask for from a call button or the bedside call page.
+CALL_REQUESTS = ("help", "water", "toilet", "meal")
+ALERTS.update({"call_water": AlertPriority.LOW, "call_toilet": AlertPriority.MEDIUM,
+               "call_meal": AlertPriority.LOW})
 #: Good news that resolves the alert it answers.
 RESOLVES: dict[str, tuple[str, ...]] = {
     "robot_recovered": ("robot_fault", "robot_estop", "robot_offline"),

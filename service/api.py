@@ -18,13 +18,15 @@ import io
 import json
 import time
 from datetime import datetime, time as clock_time
+from pathlib import Path as PathLib
 from enum import Enum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Form, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -32,8 +34,8 @@ from starlette.exceptions import HTTPException
 from carefleet import __version__
 from carefleet.errors import CareFleetError, CoreFault, InputError, RobotError, StoreError
 from carefleet.messages import render
-from carefleet.orchestrator.events import (RobotHeld, ScheduleChanged, TaskCancelled,
-                                           TaskSubmitted)
+from carefleet.orchestrator.events import (DeviceEvent, RobotHeld, ScheduleChanged,
+                                           TaskCancelled, TaskSubmitted)
 from carefleet.orchestrator.host import Change, Handled
 from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, parse_clock,
                                               schedule_record)
@@ -42,6 +44,8 @@ from carefleet.service.ward import WardService
 from carefleet.simulation.kpi import live_kpis
 
 FINAL = ("completed", "failed", "cancelled")
+#: The dashboard and the call page: plain files shipped in the package (no build step).
+STATIC = PathLib(__file__).resolve().parent / "static"
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
          405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported",
          422: "invalid", 429: "too_many_requests", 503: "unavailable"}
@@ -143,6 +147,11 @@ class TaskRequest(BaseModel):
             raise ApiError(422, "missing field 'kind' (or 'category')", field="kind")
         fields["kind"] = Kind(fields["kind"]).value
         return fields
+
+
+class CallRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request: Literal["help", "water", "toilet", "meal"] = "help"
 
 
 class CancelRequest(BaseModel):
@@ -424,6 +433,44 @@ def create_app(service: WardService, *, throttle: LoginThrottle | None = None) -
         await settled(ScheduleChanged(name=name, by=actor(who)))
         return {"deleted": name}
 
+    # -- the bedside call page ---------------------------------------------------
+    def caller(room: str, token: str | None) -> Principal:
+        """A call page's device token is bound to its room (subject ``device:<room>``);
+        staff may press a room's button too (testing a page at the bedside)."""
+        who = principal_for(token)
+        if who.kind == "machine":
+            if who.role != "device" or who.name != f"device:{room}":
+                raise ApiError(403, f"this token belongs to {who.name}, not to {room}")
+        elif not who.can("ack_alert"):
+            raise ApiError(403, f"a {who.role} may not press a call button")
+        if room not in site.ward.places:
+            raise ApiError(404, f"no room '{room}'", field="room")
+        return who
+
+    @app.post("/api/call/{room}", tags=["call"], summary="A resident asks for help (call page)")
+    async def call(room: Annotated[str, Path(max_length=80)], body: CallRequest,
+                   token: Annotated[str | None, Depends(bearer)]) -> dict[str, Any]:
+        who = caller(room, token)
+        await settled(DeviceEvent(device_id=who.name, kind="call_button", room=room,
+                                  data={"request": body.request}))
+        return call_state(room)
+
+    @app.get("/api/call/{room}", tags=["call"], summary="Has someone answered this room's call")
+    def call_status(room: Annotated[str, Path(max_length=80)],
+                    token: Annotated[str | None, Depends(bearer)]) -> dict[str, Any]:
+        caller(room, token)
+        return call_state(room)
+
+    def call_state(room: str) -> dict[str, Any]:
+        calls = [a for a in service.read.snapshot()["alerts"].values()
+                 if a.get("place") == room and a["key"].startswith("call_")]
+        if not calls:
+            return {"room": room, "state": "none"}
+        latest = max(calls, key=lambda a: (a["raised_at"], a["id"]))
+        request = "help" if latest["key"] == "call_button" else latest["key"][5:]
+        return {"room": room, "state": latest["state"], "request": request,
+                "raised_at": latest["raised_at"], "alert_id": latest["id"]}
+
     # -- the ward, KPIs, audit ---------------------------------------------------
     @app.get("/api/ward", tags=["ward"])
     def ward(who: Reader) -> dict[str, Any]:
@@ -512,6 +559,12 @@ def create_app(service: WardService, *, throttle: LoginThrottle | None = None) -
         finally:
             unsubscribe()
 
+    # -- the dashboard and the call page (static files in the package) ----------------
+    @app.get("/call/{room}", include_in_schema=False)
+    def call_page(room: Annotated[str, Path(max_length=80)]) -> FileResponse:
+        return FileResponse(STATIC / "call.html")
+
+    app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
     return app
 
 
