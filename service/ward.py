@@ -118,6 +118,7 @@ class WardService:
         from carefleet.vision.watch import watch
 
         failures = 0
+        recorded = Path(camera.url).is_file()      # a video file is watched once, to its end
         while not self._stop.is_set():
             try:
                 config = load_camera_config(camera.config) if camera.config else None
@@ -136,7 +137,10 @@ class WardService:
                 def on_failure(camera_id: str, error: SourceError) -> None:
                     raise error
                 watch({camera.id: source}, detector, on_event=on_event, on_failure=on_failure)
-                failures = 0
+                if recorded:
+                    self.camera_state[camera.id] = "ended"
+                    return
+                raise SourceError(f"camera {camera.id}: the stream ended")
             except (CareFleetError, OSError) as error:
                 failures += 1
                 if self.camera_state.get(camera.id) != "down":      # told once, not per try
