@@ -29,12 +29,13 @@ late answer to a command from before a restart is never taken for a new one.
 from __future__ import annotations
 
 import fcntl
+from contextlib import contextmanager
 import json
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -131,6 +132,40 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value
 _BY_CREATION = "ORDER BY json_extract(record, '$.created_at'), id"
 
 
+@contextmanager
+def transaction(db: sqlite3.Connection, path: str) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE ... COMMIT``: all of it or none of it.
+
+    A store that cannot commit (disk full, read-only, locked too long) is a
+    ``StoreError`` with SQLite's own reason, after the rollback; a caller's bug (a
+    constraint or a bad statement) propagates unchanged. Every writer of a store file
+    (the task store, the service's accounts) writes through here.
+    """
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"{path}: could not start a write: {exc}") from None
+    try:
+        yield db
+        db.execute("COMMIT")
+    except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+        _rollback(db)
+        raise
+    except sqlite3.Error as exc:
+        _rollback(db)
+        raise StoreError(f"{path}: could not commit: {exc}") from exc
+    except BaseException:
+        _rollback(db)
+        raise
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open (SQLite already rolled back some
+    failures itself, e.g. a full disk, and a second ROLLBACK would hide the cause)."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
 def create_schema(db: sqlite3.Connection) -> None:
     """Create the store's tables in an empty file, inside the caller's transaction (the
     service's accounts may be the first to touch a new store file)."""
@@ -212,14 +247,9 @@ class TaskStore:
     def new_incarnation(self) -> int:
         """Count a new life of the orchestrator on this store (at every writer open, and
         when a runtime rebuilds its core); its number goes into command ids."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            cursor = self._db.execute("INSERT INTO incarnations (opened_at, holder) VALUES (?, ?)",
-                                      (time.time(), self._holder()))
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise StoreError(f"{self.path}: could not commit: {exc}") from exc
+        with transaction(self._db, self.path) as db:
+            cursor = db.execute("INSERT INTO incarnations (opened_at, holder) VALUES (?, ?)",
+                                (time.time(), self._holder()))
         self.incarnation = int(cursor.lastrowid or 0)
         return self.incarnation
 
@@ -250,17 +280,12 @@ class TaskStore:
 
     def _create(self) -> None:
         # IMMEDIATE: two processes opening a new file at once must not both create it.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._db, self.path) as db:
             tables = self._tables()
             if tables:
                 self._check_version(tables)
             else:
-                create_schema(self._db)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+                create_schema(db)
 
     def _tables(self) -> set[str]:
         return {name for (name,) in self._db.execute(
@@ -282,21 +307,10 @@ class TaskStore:
         return int(self._db.execute("SELECT version FROM carefleet_schema").fetchone()[0])
 
     def _migrate_from_1(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._db, self.path) as db:
             for statement in sql_statements(_MIGRATE_FROM_1):
-                self._db.execute(statement)
-            self._db.execute("UPDATE carefleet_schema SET version = ?", (SCHEMA_VERSION,))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
-
-    def _rollback(self) -> None:
-        """Roll back if a transaction is still open (SQLite already rolled back some
-        failures itself, e.g. a full disk, and a second ROLLBACK would hide the cause)."""
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+                db.execute(statement)
+            db.execute("UPDATE carefleet_schema SET version = ?", (SCHEMA_VERSION,))
 
     # -- writing ------------------------------------------------------------
     def write(self, entries: Iterable[JournalEntry], *, now: float | None = None) -> None:
@@ -340,23 +354,12 @@ class TaskStore:
             now = max((audit[0] for audit in audits), default=None)
         at = time.time() if now is None else now
         tasks = [(r["id"], r["kind"], r["state"], r["priority"], _json(r), at) for r in records]
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(_UPSERT_TASK, tasks)
-            self._db.executemany(_INSERT_AUDIT, audits)
-            self._db.executemany(_UPSERT_MARK, marks)
-            self._db.executemany(_UPSERT_STATE, states)
-            self._db.executemany(_UPSERT_ALERT, alerts)
-            self._db.execute("COMMIT")
-        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
-            self._rollback()
-            raise
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise StoreError(f"{self.path}: could not commit: {exc}") from exc
-        except BaseException:
-            self._rollback()
-            raise
+        with transaction(self._db, self.path) as db:
+            db.executemany(_UPSERT_TASK, tasks)
+            db.executemany(_INSERT_AUDIT, audits)
+            db.executemany(_UPSERT_MARK, marks)
+            db.executemany(_UPSERT_STATE, states)
+            db.executemany(_UPSERT_ALERT, alerts)
 
     # -- reading ------------------------------------------------------------
     def open_tasks(self) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ from typing import Any, Literal
 from carefleet.errors import CareFleetError, InputError, StoreError
 # The store's own schema, so that a file created here is one TaskStore accepts later
 # (a file with tables but no ``carefleet_schema`` would be refused by it).
-from carefleet.orchestrator.store import create_schema, sql_statements
+from carefleet.orchestrator.store import create_schema, sql_statements, transaction
 
 # -- roles and actions ---------------------------------------------------------
 
@@ -328,24 +328,8 @@ class Accounts:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One short ``BEGIN IMMEDIATE`` transaction: all of it or none of it."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreError(f"{self.path}: could not start a write: {exc}") from None
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                self._rollback()
-                raise StoreError(f"{self.path}: could not commit: {exc}") from exc
-            except BaseException:
-                self._rollback()
-                raise
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+        with self._lock, transaction(self._db, self.path) as db:
+            yield db
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
