@@ -614,7 +614,7 @@ class Orchestrator:
         if isinstance(schedule, MealService):
             rooms = list(schedule.rooms or [p.id for p in
                                             self.ward.places_of_kind(PlaceKind.RESIDENT_ROOM)])
-            for trip in trips(rooms, self._tray_count()):
+            for trip in self._meal_trips(rooms):
                 self.submit({"kind": "meal_delivery", "rooms": trip, "meal": schedule.name,
                              "due": slot, "pickup_timeout": schedule.pickup_timeout}, who,
                             source=f"meal service '{schedule.name}'")
@@ -626,6 +626,22 @@ class Orchestrator:
             else:
                 request["until"] = schedule.window_end(slot, self.zone)
             self.submit(request, who, source=f"patrol schedule '{schedule.name}'")
+
+    def _meal_trips(self, rooms: list[str]) -> list[list[str]]:
+        """A service cut into trips: floor by floor (a trip never changes floors when it
+        need not), each floor's rooms in corridor order from the kitchen whatever order
+        they were listed in, so neighbours share a trip."""
+        kitchens = self.ward.places_of_kind(PlaceKind.KITCHEN)
+        times = (self.planner.times_from(kitchens[0].id, self.planner.reference_speed)
+                 if kitchens else {})
+        floors: dict[str, list[str]] = {}
+        for room in dict.fromkeys(rooms):                     # each room once, in given order
+            floors.setdefault(self.ward.places[room].floor, []).append(room)
+        order = sorted(floors, key=lambda f: (min(times.get(r, math.inf) for r in floors[f]), f))
+        trays = self._tray_count()
+        return [trip for floor in order
+                for trip in trips(sorted(floors[floor], key=lambda r: (times.get(r, math.inf), r)),
+                                  trays)]
 
     def _tray_count(self) -> int:
         """Trips are cut to the smallest tray count so any meal robot can take any trip."""
@@ -716,7 +732,8 @@ class Orchestrator:
         urgent = task.priority is Priority.URGENT
         offers = [o for r in fresh
                   if (o := self.allocator.offer(r, task, self.tasks, self.now,
-                                                preempt=urgent and self._preemptible(r, task)))]
+                                                preempt=(urgent and self._preemptible(r, task))
+                                                or self._topping_up(r)))]
         if not offers:
             if not any(self.allocator.feasible_on_full_battery(r, task, self.now) for r in fresh):
                 self._give_up(task, "no robot can finish it on one charge")
@@ -732,7 +749,17 @@ class Orchestrator:
         if urgent and self._preemptible(robot, task):
             self._preempt(robot, task)
         else:
+            if self._topping_up(robot):              # a meal will not wait for a top-up
+                self._release(self.tasks[robot.task], "cancel",  # type: ignore[index]
+                              f"{task.kind} {task.id} needs the robot")
             self._assign(robot, task)
+
+    def _topping_up(self, robot: Robot) -> bool:
+        """Charging only to top up (not low), nothing queued: any real work comes first."""
+        current = self.tasks.get(robot.task or "")
+        return (isinstance(current, Charge) and current.priority is Priority.LOW
+                and not robot.queue
+                and robot.battery >= robot.profile.battery.low_threshold)
 
     def _wait(self, task: Task, why: str, reason: str, *, tell: bool = True) -> None:
         """``task`` cannot be carried out now: it stays queued with ``reason``; staff are

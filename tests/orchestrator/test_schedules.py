@@ -185,3 +185,44 @@ def test_parse_clock_refuses_bad_times(text) -> None:
 
 def test_parse_clock() -> None:
     assert parse_clock("07:30") == time(7, 30)
+
+
+def test_trips_do_not_depend_on_the_order_rooms_are_listed(make_fleet, profiles,
+                                                          local_time) -> None:
+    rooms = ["room_105", "room_101", "room_216", "room_103", "room_201", "room_102",
+             "room_104", "room_203"]
+    cut = []
+    for listed in (rooms, list(reversed(rooms)), sorted(rooms)):
+        service = MealService(name="lunch", at=time(12), rooms=tuple(listed))
+        fleet = make_fleet([("r1", profiles.meal, "kitchen")], schedules=[service])
+        fleet.feed(Tick(), at=local_time(2, 12))
+        cut.append(sorted(tuple(t.rooms) for t in meals(fleet)))
+    assert cut[0] == cut[1] == cut[2]
+
+
+def test_trips_never_straddle_floors_when_they_need_not(make_fleet, profiles,
+                                                       local_time) -> None:
+    rooms = ("room_101", "room_102", "room_103", "room_104", "room_105", "room_106",
+             "room_201", "room_202", "room_203")
+    fleet = make_fleet([("r1", profiles.meal, "kitchen")],
+                       schedules=[MealService(name="lunch", at=time(12), rooms=rooms)])
+    fleet.feed(Tick(), at=local_time(2, 12))
+    trips = [t.rooms for t in meals(fleet)]
+    assert sorted(len(t) for t in trips) == [2, 3, 4]
+    for trip in trips:
+        assert len({room[5] for room in trip}) == 1, trips       # one floor per trip
+
+
+def test_a_meal_service_interrupts_a_top_up_charge(make_fleet, profiles, local_time) -> None:
+    from carefleet.orchestrator.commands import Navigate
+    from carefleet.tasks.errands import Charge
+    fleet = make_fleet([("r1", profiles.meal, "charger_f1")], schedules=[
+        MealService(name="lunch", at=time(12), rooms=("room_101",))], start=local_time(2, 11))
+    fleet.report("r1", "f1_charger", battery=0.5, at=local_time(2, 11, 1))   # idle: tops up
+    [charge] = [t for t in fleet.tasks.values() if isinstance(t, Charge)]
+    assert charge.priority.name == "LOW" and fleet.orch.robots["r1"].task == charge.id
+    out = fleet.feed(Tick(), at=local_time(2, 12))
+    assert charge.state.value == "cancelled" and "needs the robot" in charge.reason
+    [meal] = meals(fleet)
+    assert meal.robot == "r1" and any(isinstance(c, Navigate) or getattr(c, "action", "") ==
+                                      "load_trays" for c in out)
