@@ -51,6 +51,7 @@ setup(
         "uvicorn>=0.30",
         "websockets>=12",        # uvicorn's WebSocket protocol for /api/live
         "python-multipart>=0.0.9",  # the OAuth2 password form of /api/auth/token
+        "httpx>=0.27",           # the vendor REST driver's client (and the tests')
     ],
     extras_require={
         # httpx: FastAPI's test client and our HTTP client in tests; schemathesis fuzzes

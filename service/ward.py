@@ -94,6 +94,13 @@ class WardService:
             if thread.name == "host":
                 thread.join(timeout=10)
         self.world.stop()
+        for driver in self.host.drivers.values():
+            close = getattr(driver, "close", None)     # drivers with threads or links
+            if callable(close):
+                try:
+                    close()
+                except Exception:                      # a driver's trouble ends with it
+                    pass
         self.host.close()
         self.accounts.close()
         self._reader.close()
