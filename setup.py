@@ -4,6 +4,8 @@ Folder names such as ``tasks`` and ``robots`` are taken on PyPI, so nothing is i
 as a bare top-level module (see DESIGN.md, "Where things live").
 """
 
+from glob import glob
+
 from setuptools import setup
 
 FOLDERS = {
@@ -17,6 +19,7 @@ FOLDERS = {
     "carefleet.devices": "devices",
     "carefleet.simulation": "simulation",
     "carefleet.service": "service",
+    "carefleet.ros": "ros",
 }
 
 setup(
@@ -37,6 +40,10 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/carefleet"]),
         ("share/carefleet", ["package.xml"]),
+        # The ROS 2 launch files and their parameter files (`ros2 launch carefleet ...`),
+        # and the node executables where `ros2 run` / launch look for them.
+        ("share/carefleet/launch", sorted(glob("launch/*.launch.yaml") + glob("launch/*.params.yaml"))),
+        ("lib/carefleet", sorted(glob("ros/bin/*"))),
     ],
     install_requires=[
         "transitions==0.9.3",  # pinned: we rely on queued=True semantics and MachineError text
@@ -67,6 +74,13 @@ setup(
         # Synthetic camera footage for the tests of the real pose backend: a MuJoCo
         # humanoid rendered offscreen (EGL); pinned so rendered frames stay identical.
         "footage": ["mujoco==4.0.0"],
+        # The ROS 2 runtime (carefleet.ros): rclpy and the message packages from the
+        # ros-* wheels. Pinned to the ROS 2 Kilted versions measured here (ros-rclpy 9.1.2
+        # is Kilted, 7.x is Jazzy): the wheels of one distribution must match each other.
+        "ros": ["ros-rclpy==9.1.2", "ros-rmw-fastrtps-cpp==9.3.3", "ros-std-msgs==5.5.1",
+                "ros-geometry-msgs==5.5.1", "ros-nav-msgs==5.5.1", "ros-sensor-msgs==5.5.1",
+                "ros-action-msgs==2.3.0", "ros-std-srvs==5.5.1", "ros-test-msgs==2.3.0",
+                "ros-rosgraph-msgs==2.3.0"],
     },
     entry_points={"console_scripts": ["carefleet = carefleet.cli:main"]},
 )
