@@ -59,6 +59,11 @@ setup(
         "websockets>=12",        # uvicorn's WebSocket protocol for /api/live
         "python-multipart>=0.0.9",  # the OAuth2 password form of /api/auth/token
         "httpx>=0.27",           # the vendor REST driver's client (and the tests')
+        # Ward devices: python-zeroconf (its async API, bound to the interfaces we name)
+        # finds devices advertising _carefleet._tcp and advertises the simulated ones;
+        # paho-mqtt carries device events through an external broker (optional path).
+        "zeroconf>=0.131",
+        "paho-mqtt>=2.0",
     ],
     extras_require={
         # httpx: FastAPI's test client and our HTTP client in tests; schemathesis fuzzes
