@@ -18,6 +18,8 @@ file into a missed fall. A frame here and there that cannot be decoded is skippe
 from __future__ import annotations
 
 import csv
+import fnmatch
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +48,12 @@ class LabelledClip:
     label: str
     fall_start_frame: int | None
     line: int
+    columns: tuple[tuple[str, str], ...] = ()
+    """Every other column of the row (``dataset``, ``room``, ...), for grouping."""
+
+    def column(self, name: str) -> str:
+        """The value of another column of the labels row ('' when absent or empty)."""
+        return dict(self.columns).get(name, "")
 
 
 @dataclass(slots=True)
@@ -140,8 +148,11 @@ def _clip(source: str, row: dict[str, str | None], line: int) -> LabelledClip:
     if start and label == "adl":
         raise InputError(source, "an adl clip has no fall start", field="fall_start_frame",
                          line=line)
+    columns = tuple((key, (value or "").strip()) for key, value in row.items()
+                    if key is not None and key not in ("file", "label", "fall_start_frame")
+                    and isinstance(value, str))
     return LabelledClip(file=file, label=label, fall_start_frame=int(start) if start else None,
-                        line=line)
+                        line=line, columns=columns)
 
 
 def evaluate_clip(directory: str | Path, clip: LabelledClip, config: CameraConfig,
@@ -239,6 +250,86 @@ def summarise(results: list[ClipResult]) -> Summary:
 
 def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
+
+
+#: The places of the public datasets' clips, from their naming conventions, for the
+#: ``room`` grouping when the labels have no ``room`` column: (glob over the file path,
+#: room). GMDCSA24 filmed each subject in their own home (``S1_...``, ``S2_...``); Le2i
+#: names a scene before its number (``Coffee_room_01`` and ``Coffee_room_02`` are one
+#: room seen by one camera; ``Home_01``, ``Home_02`` likewise); UP-Fall is one laboratory.
+KNOWN_ROOMS: tuple[tuple[str, str], ...] = (
+    ("*gmdcsa24/S[0-9]*_*", "gmdcsa24/{subject}"),
+    ("*le2i/*", "le2i/{scene}"),
+)
+GROUPINGS = ("dataset", "room")
+
+
+def group_of(clip: LabelledClip, key: str,
+             rooms: tuple[tuple[str, str], ...] = ()) -> str:
+    """Which group a clip belongs to, by ``key``: ``dataset``, ``room`` or a column name.
+
+    - ``dataset``: the ``dataset`` column, else the clip's first folder (``upfall/...``).
+    - ``room``: the ``room`` column; else the first of ``rooms`` (``(glob, room)``, given
+      on the command line) whose glob matches the file; else the public datasets' own
+      conventions (``KNOWN_ROOMS``); else the dataset (one room per dataset).
+    - any other key: that column of the labels ('' when the row has none).
+    """
+    if key == "dataset":
+        return clip.column("dataset") or (clip.file.split("/")[0] if "/" in clip.file else ".")
+    if key == "room":
+        if clip.column("room"):
+            return clip.column("room")
+        for pattern, room in rooms:
+            if fnmatch.fnmatch(clip.file, pattern):
+                return room
+        for pattern, room in KNOWN_ROOMS:
+            if fnmatch.fnmatch(clip.file, pattern):
+                return _known_room(clip.file, room)
+        return group_of(clip, "dataset")
+    return clip.column(key)
+
+
+def _known_room(file: str, template: str) -> str:
+    stem = Path(file).stem
+    return template.format(subject=stem.split("_")[0],
+                           scene=re.sub(r"(_\d+)?_video.*$", "", stem))
+
+
+def summarise_by(results: list[ClipResult], key: str,
+                 rooms: tuple[tuple[str, str], ...] = ()) -> dict[str, Summary]:
+    """The figures of each group (in order of first appearance)."""
+    groups: dict[str, list[ClipResult]] = {}
+    for result in results:
+        groups.setdefault(group_of(result.clip, key, rooms), []).append(result)
+    return {name: summarise(members) for name, members in groups.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOut:
+    """One fold of a leave-one-group-out check: the group held out and its figures."""
+
+    group: str
+    clips: int
+    summary: Summary
+    fitted_on: int
+    """How many clips anything was fitted on for this fold (0: nothing is fitted)."""
+
+
+def hold_out(results: list[ClipResult], key: str,
+             rooms: tuple[tuple[str, str], ...] = ()) -> list[HeldOut]:
+    """Leave-one-group-out: for each group, the figures on it with nothing learnt from it.
+
+    The detector has no learned or tuned part: every threshold is fixed in the packaged
+    configuration before any clip is seen, so there is nothing to fit on the other
+    groups (``fitted_on`` is 0) and each held-out figure is the figure on that group,
+    from the same runs as the pooled figures. A detector with a fitted part would refit
+    it here on the clips outside the group before scoring the group.
+    """
+    folds = []
+    for name, summary in summarise_by(results, key, rooms).items():
+        members = [r for r in results if group_of(r.clip, key, rooms) == name]
+        folds.append(HeldOut(group=name, clips=len(members), summary=summary, fitted_on=0))
+    return folds
 
 
 def evaluate(directory: str | Path, clips: list[LabelledClip], config: CameraConfig, *,

@@ -32,14 +32,23 @@ STRIP_BEFORE_S, STRIP_AFTER_S = 2.0, 1.0
 
 
 def write_report(path: str | Path, results: list[ClipResult], summary: Summary,
-                 config: CameraConfig, command: str) -> None:
-    """Write one self-contained HTML file (images inline)."""
+                 config: CameraConfig, command: str, *,
+                 groups: dict[str, dict[str, Summary]] | None = None,
+                 holdout: dict[str, dict[str, Summary]] | None = None) -> None:
+    """Write one self-contained HTML file (images inline).
+
+    ``groups`` (per grouping key, per group) and ``holdout`` (per key, the held-out
+    figures of each group) add tables after the pooled figures.
+    """
+    tables = [_group_table(f"per {key}", table) for key, table in (groups or {}).items()]
+    tables += [_group_table(f"leave-one-{key}-out (nothing fitted: each group's own figures)",
+                            table) for key, table in (holdout or {}).items()]
     parts = ["<!doctype html><meta charset='utf-8'><title>CareFleet fall evaluation</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
              "td,th{padding:2px 8px}.bad{color:#b00}.ok{color:#070}"
              "img.sil{background:#000;margin:1px}</style>",
              "<h1>Fall evaluation</h1>", f"<p><code>{html.escape(command)}</code></p>",
-             _summary_table(summary)]
+             _summary_table(summary), *tables]
     for result in results:
         parts.append(_clip_section(result, config))
     write_atomically(path, "\n".join(parts).encode("utf-8"))
@@ -49,6 +58,19 @@ def _summary_table(summary: Summary) -> str:
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>"
                    for k, v in summary.as_dict().items())
     return f"<table>{rows}</table>"
+
+
+def _group_table(title: str, table: dict[str, Summary]) -> str:
+    head = ("<tr><th>group</th><th>falls found</th><th>sensitivity</th><th>ADL quiet</th>"
+            "<th>specificity</th><th>latency median / max (s)</th></tr>")
+    rows = []
+    for name, s in table.items():
+        latency = ("n/a" if s.latency_s_median is None
+                   else f"{s.latency_s_median:.2f} / {s.latency_s_max:.2f}")
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{s.true_positives}/{s.falls}</td>"
+                    f"<td>{s.sensitivity:.3f}</td><td>{s.adls - s.false_positives}/{s.adls}"
+                    f"</td><td>{s.specificity:.3f}</td><td>{latency}</td></tr>")
+    return f"<h3>{html.escape(title)}</h3><table>{head}{''.join(rows)}</table>"
 
 
 def _clip_section(result: ClipResult, config: CameraConfig) -> str:
