@@ -36,6 +36,7 @@ robot ``robots.<id>.namespace`` (default ``/<id>``), ``.floor``, ``.frames.<floo
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from concurrent.futures import Future
@@ -102,6 +103,43 @@ class Fleet:
             self.store = store
 
 
+class AnswerLog:
+    """The task API's answers by ``request_id``, kept in a JSON-lines file beside the store,
+    so a request replayed to a restarted node (transient local) is answered, not redone."""
+
+    def __init__(self, path: Path, keep: int = 10_000) -> None:
+        self.path, self.keep = path, keep
+        self._lock = threading.Lock()
+        self._answers: dict[Any, dict[str, Any]] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    body = json.loads(line)
+                    self._answers[body["request_id"]] = body
+                except (ValueError, KeyError, TypeError):
+                    continue                    # a line cut short by a crash
+        self._file = path.open("a", encoding="utf-8")
+
+    def get(self, request_id: Any) -> dict[str, Any] | None:
+        if request_id is None or not isinstance(request_id, (str, int)):
+            return None
+        with self._lock:
+            return self._answers.get(request_id)
+
+    def add(self, request_id: Any, body: dict[str, Any]) -> None:
+        if not isinstance(request_id, (str, int)):
+            return
+        with self._lock:
+            self._answers[request_id] = body
+            while len(self._answers) > self.keep:
+                self._answers.pop(next(iter(self._answers)))
+            self._file.write(json.dumps(body, separators=(",", ":"), default=str) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class OrchestratorNode:
     """The host inside an rclpy node. ``start()`` runs the host loop; ``stop()`` ends it."""
 
@@ -124,6 +162,7 @@ class OrchestratorNode:
         self.host = Host(self._build, fleet.store, clock=self.clock, driver_timeout=5.0,
                          core_faults="rebuild")
         self.read = ReadModel(self.host)
+        self.answered = AnswerLog(Path(f"{fleet.store}.ros-answers"))
         self._group = MutuallyExclusiveCallbackGroup()
         defaults = {key: param(node, key, None) for key in ("offline_after", "report_every")}
         per_robot = params(node, "robots")
@@ -183,10 +222,10 @@ class OrchestratorNode:
         for driver in self.drivers.values():
             driver.close()
         self.host.close()
+        self.answered.close()
 
     # == the task API ========================================================
     def _on_request(self, msg: String) -> None:
-        import json
         try:
             body = json.loads(msg.data)
             if not isinstance(body, dict):
@@ -195,6 +234,12 @@ class OrchestratorNode:
             self._answer(None, error=("bad_request", None, f"not a JSON request: {exc}"))
             return
         request_id = body.get("request_id")
+        earlier = self.answered.get(request_id)
+        if earlier is not None:
+            # Transient-local requests are replayed to a restarted node: answer again,
+            # never act twice.
+            self.responses.publish(json_message(earlier))
+            return
         try:
             self._dispatch(request_id, body)
         except ApiError as exc:
@@ -301,6 +346,8 @@ class OrchestratorNode:
                     "error": {"code": code, "field": field, "message": message}}
         else:
             body = {"request_id": request_id, "ok": True, **(ok or {})}
+        if request_id is not None:
+            self.answered.add(request_id, body)
         self.responses.publish(json_message(body))
 
     # == the change feed -> topics ==========================================
