@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "carefleet.service.cli",
     "carefleet.service.site_cli",
     "carefleet.service.users_cli",
+    "carefleet.devices.cli",
     "carefleet.diagrams",
 )
 
