@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "carefleet.service.users_cli",
     "carefleet.devices.cli",
     "carefleet.diagrams",
+    "carefleet.ros.cli",
 )
 
 #: Exit codes, documented in the README: 1 is ``carefleet sim``'s "an expectation failed".
