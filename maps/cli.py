@@ -20,7 +20,7 @@ EXIT_BAD_INPUT = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``map check``, ``map render`` and ``map route`` to the ``carefleet`` command."""
+    """Add ``map check``, ``render``, ``route`` and ``export-sdf`` to the ``carefleet`` command."""
     parser = subparsers.add_parser("map", help="check, draw and route on ward map files")
     commands = parser.add_subparsers(dest="map_command", metavar="ACTION", required=True)
 
@@ -42,6 +42,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("--closed", action="append", default=[], metavar="NAME",
                        help="a closed lane id, corridor name or lift id (repeatable)")
     route.set_defaults(func=route_command)
+
+    export = commands.add_parser(
+        "export-sdf", help="write the ward as a Gazebo world (SDF 1.9), optionally with a "
+                           "ros_gz_bridge config")
+    export.add_argument("file", metavar="WARD",
+                        help="ward file, or the name of a bundled ward (demo_ward)")
+    export.add_argument("-o", "--output", default="ward.sdf", help="SDF file to write (ward.sdf)")
+    export.add_argument("--camera", action="append", default=[], metavar="ROOM=ID",
+                        help="a ward camera watching place ROOM, publishing /ID/image (repeatable)")
+    export.add_argument("--from", dest="from_file", metavar="SCENARIO_OR_SITE",
+                        help="take the cameras (and, for --bridge, the robot ids) from a "
+                             "scenario or site file")
+    export.add_argument("--robot", action="append", default=[], metavar="ID",
+                        help="a robot (ROS namespace /ID) for --bridge (repeatable)")
+    export.add_argument("--bridge", metavar="FILE",
+                        help="also write a ros_gz_bridge config for the robots and cameras")
+    export.set_defaults(func=export_sdf_command)
 
 
 def check_command(args: argparse.Namespace) -> int:
@@ -96,6 +113,89 @@ def _check_closures(planner: Planner, names: list[str]) -> None:
         f"of ward '{ward.name}' ({ward.source}); corridors: {', '.join(corridors) or 'none'}; "
         f"lifts: {', '.join(sorted(ward.lifts)) or 'none'}; lane ids are 'from-to' unless "
         f"the file names them{example} (each route leg prints its lane)"))
+
+
+def export_sdf_command(args: argparse.Namespace) -> int:
+    from carefleet.files import write_atomically
+    from carefleet.maps import sdf
+
+    if args.robot and not args.bridge:
+        raise InputError("--robot", "robots are only written to a bridge config: add --bridge FILE")
+    ward = load_ward(_ward_file(args.file))
+    robots, cameras = _fleet_and_cameras(args.from_file, ward) if args.from_file else ([], {})
+    for spec in args.camera:
+        room, _, camera_id = spec.partition("=")
+        if not room or not camera_id:
+            raise InputError("--camera", f"expected ROOM=ID (e.g. room_203=cam_203), got '{spec}'")
+        if room in cameras:
+            raise InputError("--camera", f"{room} already has camera '{cameras[room]}'")
+        cameras[room] = camera_id
+    sdf.check_cameras(ward, cameras)
+    robots += [robot for robot in args.robot if robot not in robots]
+    sdf.check_topic_ids(robots, "robot", "--robot")
+    world = sdf.ward_world(ward, cameras)
+    path = write_atomically(args.output, sdf.serialize(world))
+    models = world.findall("world/model")
+    walls = sum(len(m.findall("link/collision")) for m in models
+                if m.get("name", "").startswith("walls_"))
+    print(f"{path}: world '{world.find('world').get('name')}' of {ward.name}: "
+          f"{len(ward.floors)} floors, {walls} wall boxes, {len(ward.lifts)} lifts, "
+          f"{len(models)} models, {len(cameras)} cameras")
+    if args.bridge:
+        camera_ids = sorted(cameras.values())
+        bridge = sdf.write_bridge(args.bridge, robots, camera_ids)
+        print(f"{bridge}: ros_gz_bridge config for {len(robots)} robots "
+              f"({', '.join(robots) or 'none'}) and {len(camera_ids)} cameras")
+    return EXIT_OK
+
+
+def _ward_file(name: str) -> str:
+    """``demo_ward`` names a bundled ward (as in scenarios); anything else is a path."""
+    from carefleet.maps import WARDS_DIR
+
+    bundled = WARDS_DIR / f"{name}.yaml"
+    if "/" not in name and not name.endswith((".yaml", ".yml")) and bundled.is_file():
+        return str(bundled)
+    return name
+
+
+def _fleet_and_cameras(path: str, ward: Ward) -> tuple[list[str], dict[str, str]]:
+    """Robot ids (``fleet.robots[].id``) and cameras (``cameras[]``: room -> id) of a
+    scenario or site file; only those fields are read (``carefleet sim`` or ``site check``
+    validate the rest). Mistakes are located in that file."""
+    from carefleet.maps.sdf import TOPIC_ID
+    from carefleet.yamlfile import Reader, load_yaml
+
+    def topic_id(reader: Reader, what: str) -> str:
+        value = reader.str("id")
+        if not TOPIC_ID.match(value):
+            raise reader.error("id", f"{what} id '{value}' cannot name a ROS namespace or topic "
+                               "(letters, digits and _, not starting with a digit)")
+        return value
+
+    data = load_yaml(path)
+    if data is None:
+        raise InputError(path, "the file is empty (expected a scenario or site file)")
+    top = Reader(path, data)
+    robots: list[str] = []
+    fleet = top.mapping("fleet", None)
+    if fleet is not None:
+        for robot in fleet.items("robots", []):
+            robot_id = topic_id(robot, "robot")
+            if robot_id in robots:
+                raise robot.error("id", f"robot id '{robot_id}' is used twice")
+            robots.append(robot_id)
+    cameras: dict[str, str] = {}
+    for camera in top.items("cameras", []):
+        camera_id, room = topic_id(camera, "camera"), camera.str("room")
+        if room not in ward.places:
+            raise camera.error("room", f"no place '{room}' in ward '{ward.name}' ({ward.source})")
+        if room in cameras:
+            raise camera.error("room", f"{room} already has camera '{cameras[room]}'")
+        if camera_id in cameras.values():
+            raise camera.error("id", f"camera id '{camera_id}' is used twice")
+        cameras[room] = camera_id
+    return robots, cameras
 
 
 def format_route(route: Route, speed: float) -> str:
