@@ -61,10 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "namespace, group) without the ROS launch package; Ctrl-C stops "
                     "every node.")
     launch.add_argument("file", help="launch file (e.g. launch/ward_sim.launch.yaml)")
-    launch.add_argument("arguments", nargs="*", metavar="NAME:=VALUE",
-                        help="launch arguments")
-    launch.add_argument("--print", action="store_true", dest="dry_run",
-                        help="print the commands instead of running them")
+    launch.add_argument("arguments", nargs=argparse.REMAINDER, metavar="NAME:=VALUE",
+                        help="launch arguments; --print: print the node commands instead "
+                             "of running them")
     launch.set_defaults(func=run_launch)
 
 
@@ -77,7 +76,8 @@ def run_node(args: argparse.Namespace) -> int:
 
 def run_launch(args: argparse.Namespace) -> int:
     from carefleet.ros.launcher import launch
-    return launch(args.file, args.arguments, dry_run=args.dry_run)
+    arguments = [a for a in args.arguments if a != "--print"]
+    return launch(args.file, arguments, dry_run=len(arguments) < len(args.arguments))
 
 
 def run_sim(args: argparse.Namespace) -> int:
