@@ -11,8 +11,12 @@ requests, lets the host finish the event in hand and closes the store; a second
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import signal
 import socket
+from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 from carefleet.errors import InputError
@@ -45,8 +49,6 @@ def _speed(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from carefleet.service.api import create_app
     from carefleet.service.site import DEMO_SITE, load_site
     from carefleet.service.ward import WardService
@@ -73,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
         if not service.accounts.list_users():
             print(f"no staff account yet: carefleet users add NAME --role admin --store {store}",
                   flush=True)
+        import uvicorn
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        uvicorn.Server(config).run(sockets=[listener])
+        _server_class()(config).run(sockets=[listener])
     finally:
         service.stop()
         listener.close()
@@ -82,12 +85,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn, except that Ctrl-C or SIGTERM end ``run`` normally: uvicorn re-raises
+        the signal after its own shutdown, which would kill the process before the
+        service has closed its store and drivers."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            def stop(signum: int, frame: Any) -> None:
+                if self.should_exit:
+                    self.force_exit = True
+                self.should_exit = True
+            previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+    return Server
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """Bind before anything starts, so a taken port is one line, not a traceback."""
     if not 0 < port < 65536:
         raise InputError("--port", f"{port} is not a port number (1-65535)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio switches Nagle off only on sockets it knows are TCP,
+    # and with Nagle on every kept-alive reply waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
