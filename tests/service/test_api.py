@@ -205,3 +205,9 @@ def test_live_refuses_a_socket_without_a_valid_token(serve) -> None:
     socket.send(json.dumps({"token": "forged"}))
     assert json.loads(socket.recv(timeout=30))["type"] == "error"
     socket.close()
+
+
+def test_sigterm_stops_the_service_cleanly(serve) -> None:
+    served = serve("--demo")
+    assert served.stop() == 0
+    assert "CareFleet: stopped" in served.process.stdout.read()
