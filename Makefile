@@ -1,6 +1,6 @@
 # Two commands for a fresh Debian machine with Python 3.11 (see README "Quick start").
 #   make demo   set up .venv and run the bundled demo day (KPI table + HTML report)
-#   make test   set up .venv (and .venv-pose, with the pose extra) and run the whole test suite
+#   make test   set up .venv (with the ros extra, and .venv-pose with the pose extra) and run the whole test suite
 #   make bench  run the benchmarks under bench/ (prints figures, asserts nothing)
 #   make eval   measure the fall detector on labelled clips (FALLDATA), OpenCV and pose paths
 
@@ -9,6 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 POSE   := .venv-pose
+ROS    := $(VENV)/.ros-installed
 FALLDATA ?= ../shared/falldata
 
 # Debian packages some tests need: chromium renders the HTML reports in a real browser;
@@ -26,9 +27,16 @@ $(STAMP): setup.py Makefile
 demo: $(STAMP)
 	$(BIN)/carefleet sim simulation/scenarios/demo_day.yaml --report out/demo-report.html --json out/demo-report.json
 
-test: $(STAMP) $(POSE)/.installed debian-packages
-	$(BIN)/python -m pytest -q
+test: $(STAMP) $(ROS) $(POSE)/.installed debian-packages
+	$(BIN)/python -m pytest -q --ignore=tests/ros
+	$(BIN)/python -m pytest -q tests/ros
 	$(POSE)/bin/python -m pytest -q tests/vision
+
+# The ROS 2 runtime's extra (rclpy and messages from the ROS 2 Kilted wheels) goes into
+# .venv for the ROS tests (multi-process, loopback DDS); `make demo` does not need it.
+$(ROS): $(STAMP) setup.py
+	$(BIN)/pip install --quiet -e '.[ros]'
+	touch $@
 
 debian-packages:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -41,7 +49,7 @@ debian-packages:
 # Benchmarks that need the pose extra or MuJoCo run in .venv-pose (which has everything).
 POSE_BENCHES := bench/vision_bench.py bench/synthetic_falls.py
 
-bench: $(STAMP) $(POSE)/.installed
+bench: $(STAMP) $(ROS) $(POSE)/.installed
 	for b in $(filter-out $(POSE_BENCHES),$(wildcard bench/*.py)); do \
 	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
 	for b in $(POSE_BENCHES); do echo "== $$b (in $(POSE))"; $(POSE)/bin/python $$b || exit 1; done
