@@ -390,9 +390,16 @@ def _check_task(request: Reader, task: dict[str, Any], ward: Any) -> None:
     rooms = [p.id for p in ward.places.values() if getattr(p.kind, "value", "") ==
              "resident_room"]
     sample = rooms[0] if rooms else sample
-    build_task(_filled(task, {"room": sample, "device": "sample", "resident": "sample"}),
-               task_id="rule-check", now=0.0, requested_by="device:sample", ward=ward,
-               source=request.source, field=request.path)
+    try:
+        build_task(_filled(task, {"room": sample, "device": "sample", "resident": "sample"}),
+                   task_id="rule-check", now=0.0, requested_by="device:sample", ward=ward,
+                   source=request.source, field=request.path)
+    except InputError as error:
+        if error.line is not None:
+            raise
+        key = (error.field or "").rpartition(".")[2].split("[")[0]
+        raise InputError(request.source, error.message, field=error.field,
+                         line=request.line_of(key) if key in request else request.line) from None
 
 
 def read_rules(top: Reader, ward: Any = None) -> tuple[Rule, ...]:
