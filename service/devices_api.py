@@ -14,11 +14,12 @@
   ``/reject``, ``/unpair``: admins;
 - ``GET /api/devices/rules``: the rules in force.
 
+Routes are declared in closures, so this module does not use ``from __future__ import
+annotations`` (FastAPI must resolve ``Depends(reader)`` at definition time).
+
 The ``DeviceManager`` is the service's (``service.devices``) when it has one; otherwise
 this makes one from ``config`` (or the site's ``devices`` section) and starts it.
 """
-
-from __future__ import annotations
 
 import asyncio
 import atexit

@@ -3,7 +3,7 @@
 - ``ward``: a real host and orchestrator core for the demo site on a virtual clock, with
   a ``DeviceManager`` posting to it (in-process: time is the clock's, nothing sleeps);
 - ``served``: a real ``carefleet serve`` process with the device routes (``serve_devices.py``),
-  on 127.0.0.1 and a free port, with admin and nurse accounts made by ``carefleet users``;
+  on 127.0.0.1 and a free port, with an admin (``ada``) and a nurse (``nora``) logged in;
 - ``run``: runs a coroutine to completion (the simulators are asyncio).
 
 Every wait has a deadline and polls a condition; none sleeps a fixed time for correctness.
@@ -33,6 +33,7 @@ from carefleet.devices.config import DeviceConfig, load_device_config
 from carefleet.devices.manager import DeviceManager
 from carefleet.orchestrator.core import Orchestrator
 from carefleet.orchestrator.host import Host, ReadModel, VirtualClock
+from carefleet.service.accounts import Accounts
 from carefleet.service.site import DEMO_SITE, load_site
 
 HERE = Path(__file__).resolve().parent
@@ -135,8 +136,9 @@ def free_port() -> int:
 
 
 def add_user(store: Path, name: str, role: str) -> None:
-    subprocess.run([*CARE, "users", "add", name, "--role", role, "--store", str(store)],
-                   input=PASSWORD + "\n", text=True, check=True, capture_output=True)
+    """As ``carefleet users add`` does (in-process: the command has its own tests)."""
+    with Accounts(store) as accounts:
+        accounts.add_user(name, role, PASSWORD, time.time())
 
 
 @dataclass
