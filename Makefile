@@ -13,8 +13,9 @@ ROS    := $(VENV)/.ros-installed
 FALLDATA ?= ../shared/falldata
 
 # Debian packages some tests need: chromium renders the HTML reports in a real browser;
-# EGL with Mesa's software renderer lets MuJoCo draw synthetic camera footage headless.
-DEBIAN_PACKAGES := chromium libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 avahi-daemon avahi-utils mosquitto dbus libsdformat-dev ignition-tools ruby
+# EGL with Mesa's software renderer lets MuJoCo draw synthetic camera footage headless;
+# fonts-noto-cjk draws the dashboard's Chinese text in the screenshots.
+DEBIAN_PACKAGES := chromium fonts-noto-cjk libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 avahi-daemon avahi-utils mosquitto dbus libsdformat-dev ignition-tools ruby
 
 .PHONY: demo test bench eval clean debian-packages
 

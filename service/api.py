@@ -507,6 +507,7 @@ def create_app(service: WardService, *, throttle: LoginThrottle | None = None) -
     def health() -> dict[str, Any]:
         core = service.host.core
         return {"ward": site.ward.name, "running": core.broken is None,
+                "now": service.clock.now(), "speed": service.clock.speed,
                 "incarnation": core.incarnation, "cameras": dict(service.camera_state)}
 
     # -- live --------------------------------------------------------------------
@@ -543,6 +544,7 @@ def create_app(service: WardService, *, throttle: LoginThrottle | None = None) -
             snap = service.read.snapshot()
             await socket.send_json({
                 "type": "snapshot", "user": who.name, "role": who.role,
+                "now": service.clock.now(), "speed": service.clock.speed,
                 "robots": [robot_view(v, service) for v in snap["robots"].values()],
                 "tasks": [task_view(r, zone) for r in snap["tasks"].values()
                           if r["state"] not in FINAL],
@@ -612,7 +614,12 @@ def robot_view(view: Any, service: WardService) -> dict[str, Any]:
             "position": view.position,
             "pose": {"floor": w.floor, "x": w.x, "y": w.y} if w else None,
             "task": view.task, "queue": list(view.queue), "error": view.error,
-            "held": view.held}
+            "held": view.held, "speed": _speed_of(service, view.id)}
+
+
+def _speed_of(service: WardService, robot_id: str) -> float | None:
+    spec = next((r for r in service.site.robots if r.id == robot_id), None)
+    return spec.profile.speed if spec else None
 
 
 def alert_view(alert: dict[str, Any], language: str, zone: ZoneInfo, ward: Any) -> dict[str, Any]:
@@ -631,7 +638,9 @@ def ward_view(service: WardService) -> dict[str, Any]:
     ward = service.site.ward
     closed = service.host.core.closed
     return {
-        "name": ward.name, "timezone": ward.timezone,
+        "name": ward.name, "timezone": ward.timezone, "site": service.site.name,
+        "now": service.clock.now(), "speed": service.clock.speed,
+        "tiers": list(service.site.alerts.tiers),
         "floors": [{"id": f.id, "name": f.name, "elevation": f.elevation}
                    for f in ward.floors.values()],
         "waypoints": [{"id": w.id, "floor": w.floor, "x": w.x, "y": w.y}
