@@ -135,11 +135,18 @@ class SimDevice:
         """Ask until paired (a real device polls the same way)."""
         deadline = time.monotonic() + timeout
         while True:
-            outcome = await self.claim_once()
+            try:
+                outcome = await self.claim_once()
+            except (httpx.HTTPError, ValueError) as error:   # the ward is busy or away
+                outcome = "unreachable"
+                if time.monotonic() > deadline:
+                    raise SourceError(f"device {self.id}: the ward did not answer: "
+                                      f"{error}") from None
             if outcome == "paired":
                 assert self.key is not None
                 return self.key
-            if outcome not in ("waiting", "bad_proof") or time.monotonic() > deadline:
+            if outcome not in ("waiting", "bad_proof", "unreachable") \
+                    or time.monotonic() > deadline:
                 raise SourceError(f"device {self.id}: not paired ({outcome})")
             await asyncio.sleep(poll)
 
@@ -242,8 +249,13 @@ class Simulator:
             writer.close()
 
     async def wait_paired(self, ids: Iterable[str] | None = None, timeout: float = 60.0) -> None:
+        """Until every device (or those named) holds its key; names the laggards."""
         wanted = [self.devices[i] for i in (ids or self.devices)]
-        await asyncio.wait_for(asyncio.gather(*(d.paired.wait() for d in wanted)), timeout)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(d.paired.wait() for d in wanted)), timeout)
+        except asyncio.TimeoutError:
+            left = [d.id for d in wanted if not d.paired.is_set()]
+            raise SourceError(f"not paired within {timeout:g} s: {', '.join(left)}") from None
 
     async def withdraw(self, device_id: str) -> None:
         """Stop advertising one device (its goodbye packets tell browsers it left)."""
