@@ -8,8 +8,10 @@ install.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from dataclasses import replace
+from typing import Any
 
 from carefleet.errors import InputError
 
@@ -80,6 +82,10 @@ def run_launch(args: argparse.Namespace) -> int:
     return launch(args.file, arguments, dry_run=len(arguments) < len(args.arguments))
 
 
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_sim(args: argparse.Namespace) -> int:
     _need_rclpy()
     import rclpy
@@ -97,6 +103,7 @@ def run_sim(args: argparse.Namespace) -> int:
     if not args.speed > 0:
         raise InputError("--speed", f"{args.speed:g} is not a positive number")
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _interrupt)        # stop the node processes on SIGTERM too
     bar = None if args.quiet else ProgressBar(sys.stderr, scenario.name)
     player = Player(scenario, speed=args.speed, db=args.db, work_dir=args.logs, progress=bar)
     try:

@@ -372,7 +372,8 @@ class OrchestratorNode:
 
     def fleet_state(self) -> dict[str, Any]:
         snap = self.read.snapshot()
-        shim = SimpleNamespace(site=SimpleNamespace(ward=self.ward))
+        # robot_view reads a WardService's site (its ward and robots): the same two here.
+        shim = SimpleNamespace(site=SimpleNamespace(ward=self.ward, robots=self.fleet.robots))
         robots = []
         for view in snap["robots"].values():
             shown = robot_view(view, shim)
@@ -391,7 +392,12 @@ class OrchestratorNode:
     def _publish_fleet(self) -> None:
         if self._dirty.is_set():
             self._dirty.clear()
-            self.fleet_pub.publish(json_message(self.fleet_state()))
+            try:
+                state = self.fleet_state()
+            except Exception as exc:          # a view bug must not stop the node's spin
+                self.log.error(f"fleet_state: {type(exc).__name__}: {exc}")
+                return
+            self.fleet_pub.publish(json_message(state))
 
     def destroy(self) -> None:
         for timer in self._timers:
