@@ -13,7 +13,7 @@
         - {id: anna, room: room_101, heart_rate: [45, 120], spo2: [92, 100]}
       rules: default                          # or a rules file, relative to this file
       report_place: nurse_station_f1          # where alerts about unknown devices are shown
-      mqtt: {host: 127.0.0.1, port: 1883}     # optional: also take events from a broker
+      mqtt: {host: 127.0.0.1, port: 1883, password_file: broker.pw}   # optional: a broker too
 
 Nothing here is secret: device keys are made at pairing and kept in the store.
 """
@@ -37,6 +37,16 @@ class MqttConfig:
     host: str = "127.0.0.1"
     port: int = 1883
     topic: str = "carefleet/devices"      # devices publish on <topic>/<device id>/events
+    password_file: Path | None = None     # the ward's broker password (the file, not the secret)
+
+    @property
+    def password(self) -> str | None:
+        if self.password_file is None:
+            return None
+        try:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InputError(str(self.password_file), f"cannot read: {exc.strerror}") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,10 +172,17 @@ def read_device_config(top: Reader, ward: Any, folder: Path | None = None) -> De
     mqtt = None
     if "mqtt" in top:
         m = top.mapping("mqtt")
-        m.only("host", "port", "topic")
+        m.only("host", "port", "topic", "password_file")
+        password_file = None
+        if "password_file" in m:
+            password_file = (folder or Path.cwd()) / m.str("password_file")
+            if not password_file.is_file():
+                raise m.error("password_file", f"no file '{m.str('password_file')}' (looked "
+                              f"for {password_file})")
         mqtt = MqttConfig(host=m.str("host", "127.0.0.1"),
                           port=m.number("port", 1883, minimum=1, maximum=65535, integer=True),
-                          topic=m.str("topic", "carefleet/devices"))
+                          topic=m.str("topic", "carefleet/devices"),
+                          password_file=password_file)
     return DeviceConfig(
         allow=tuple(allow), residents=tuple(residents), heartbeat=heartbeat, rules=rules,
         rules_source=rules_source, discovery=discovery,
