@@ -73,7 +73,7 @@ export const setZone = (timezone) => { zone = timezone || 'UTC'; };
 
 const formats = new Map();
 function format(options) {
-  const key = lang + JSON.stringify(options);
+  const key = lang + zone + JSON.stringify(options);   // the zone too: it may come later
   if (!formats.has(key)) formats.set(key, new Intl.DateTimeFormat(locale(), {timeZone: zone, ...options}));
   return formats.get(key);
 }
