@@ -181,12 +181,13 @@ class DeviceManager:
         self.refusals[reason] += 1
         device_id = verdict.device or "unknown"
         self.refused_by_device[(device_id, reason)] += 1
-        self._log(at=self.wall(), device=device_id, kind=None, room=verdict.room, via=via,
-                  accepted=False, refused=reason, detail=verdict.detail)
         # Only a paired device's refusals are reported per device (there are few of them);
         # anyone can make up ids, so the rest are reported once per reason.
         mark = (reason, device_id) if verdict.room is not None else (reason,)
-        if mark in self._reported:
+        report = mark not in self._reported
+        self._log(at=self.wall(), device=device_id, kind=None, room=verdict.room, via=via,
+                  accepted=False, refused=reason, detail=verdict.detail, reported=report)
+        if not report:
             return ()
         self._reported.add(mark)
         params = {"device": device_id, "reason": reason, "detail": verdict.detail[:200]}

@@ -191,46 +191,55 @@ class Served:
         return self.process.returncode
 
 
+def start_served(folder: Path, devices: str, *, speed: float = 1.0) -> Served:
+    """A running ward in ``folder`` with the device routes and ``devices`` as its
+    ``devices:`` section; users ``ada`` (admin) and ``nora`` (nurse) are logged in."""
+    store = folder / "ward.db"
+    config = folder / "devices.yaml"
+    config.write_text(devices)
+    for name, role in (("ada", "admin"), ("nora", "nurse")):
+        add_user(store, name, role)
+    port = free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "serve_devices.py"), "--devices", str(config),
+         "--store", str(store), "--port", str(port), "--speed", str(speed)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()          # type: ignore[union-attr]
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("CareFleet:") and "http://" in line:
+            break
+    if process.poll() is not None or not lines or "http://" not in lines[-1]:
+        process.kill()
+        raise AssertionError("the ward did not start:\n" + "".join(lines))
+    served = Served(process, f"http://127.0.0.1:{port}", store, output=lines)
+
+    def drain() -> None:                 # keep the pipe from filling up
+        for line in process.stdout:       # type: ignore[union-attr]
+            lines.append(line)
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        for name in ("ada", "nora"):
+            served.login(name)
+    except Exception:
+        served.stop()
+        raise
+    return served
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Callable[..., Served]]:
-    """``served(devices_yaml)``: a running ward with the device routes; users ``ada``
-    (admin) and ``nora`` (nurse) are logged in."""
+    """``served(devices_yaml)``: a running ward with the device routes (one per test)."""
     running: list[Served] = []
 
     def start(devices: str, *, speed: float = 1.0) -> Served:
-        store = tmp_path / "ward.db"
-        config = tmp_path / "devices.yaml"
-        config.write_text(devices)
-        for name, role in (("ada", "admin"), ("nora", "nurse")):
-            add_user(store, name, role)
-        port = free_port()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        process = subprocess.Popen(
-            [sys.executable, str(HERE / "serve_devices.py"), "--devices", str(config),
-             "--store", str(store), "--port", str(port), "--speed", str(speed)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
-        lines = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()          # type: ignore[union-attr]
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("CareFleet:") and "http://" in line:
-                break
-        if process.poll() is not None or not lines or "http://" not in lines[-1]:
-            process.kill()
-            raise AssertionError("the ward did not start:\n" + "".join(lines))
-        served = Served(process, f"http://127.0.0.1:{port}", store, output=lines)
-
-        def drain() -> None:                 # keep the pipe from filling up
-            for line in process.stdout:       # type: ignore[union-attr]
-                lines.append(line)
-        threading.Thread(target=drain, daemon=True).start()
-        running.append(served)
-        for name in ("ada", "nora"):
-            served.login(name)
-        return served
+        running.append(start_served(tmp_path, devices, speed=speed))
+        return running[-1]
     yield start
     for served in running:
         served.stop()
