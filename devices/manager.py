@@ -30,7 +30,7 @@ from carefleet.orchestrator.events import DeviceEvent, Event
 from carefleet.devices import protocol
 from carefleet.devices.config import DeviceConfig, default_rules
 from carefleet.devices.model import (COMMON_EVENTS, HEALTH_ALERTS, Advertisement, Device,
-                                     DeviceKind, Health, HealthWatch)
+                                     DeviceKind, HealthWatch)
 from carefleet.devices.pairing import STORED, Claim, PairingState, Pairings, Step, StepType
 from carefleet.devices.protocol import Accepted, Refused, Verifier
 from carefleet.devices.rules import ALERT_EVENT, Decision, RuleBook
@@ -362,7 +362,3 @@ def _describe(event: Event) -> str:
     if request is not None:
         return f"task:{request.get('kind')}:{request.get('place') or request.get('room', '')}"
     return type(event).__name__
-
-
-def health_names() -> list[str]:
-    return [h.value for h in Health]

@@ -10,7 +10,6 @@ devices and checks only what they did.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import httpx
