@@ -84,9 +84,9 @@ class DeviceStore:
                                        check_same_thread=False)
         except sqlite3.Error as exc:
             raise InputError(self.path, f"cannot open task store: {exc}") from None
+        self._master_key: bytes | None = None
         try:
             self._prepare()
-            self._master = _wrapping_key(key_file(self.path))
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise InputError(self.path, f"not a readable CareFleet task store: {exc}") from None
@@ -134,6 +134,14 @@ class DeviceStore:
                 raise
 
     # -- keys ------------------------------------------------------------------
+    @property
+    def _master(self) -> bytes:
+        """The wrapping key, read (or made) the first time a key is sealed or opened:
+        a ward without paired devices gets no key file."""
+        if self._master_key is None:
+            self._master_key = _wrapping_key(key_file(self.path))
+        return self._master_key
+
     def _pad(self, salt: bytes, device_id: str) -> bytes:
         return hmac.new(self._master, _PAD + salt + device_id.encode(), hashlib.sha256).digest()
 

@@ -129,7 +129,10 @@ def devices_router(service: Any, config: DeviceConfig | None = None) -> APIRoute
                                code="too_large")
         return payload
 
-    @router.post("/events", status_code=202, openapi_extra=_SIGNED_BODY,
+    too_large = {413: {"model": ERROR_RESPONSES[400]["model"],
+                       "description": f"More than {protocol.MAX_BODY} bytes"}}
+
+    @router.post("/events", status_code=202, openapi_extra=_SIGNED_BODY, responses=too_large,
                  summary="A device's signed event (header X-CareFleet-Signature: v1=<hex>)")
     async def event(request: Request, x_carefleet_signature: Annotated[
             str | None, Header(max_length=100)] = None) -> dict[str, Any]:
@@ -154,7 +157,7 @@ def devices_router(service: Any, config: DeviceConfig | None = None) -> APIRoute
                 if decision else [], "outputs": len(received.futures),
                 "not_taken": refused}
 
-    @router.post("/claim", openapi_extra=_CLAIM_BODY, responses={202: {
+    @router.post("/claim", openapi_extra=_CLAIM_BODY, responses={**too_large, 202: {
         "description": "Not paired yet: ask again"}},
                  summary="A device fetches its key once paired (X-CareFleet-Proof for codes)")
     async def claim(request: Request, x_carefleet_proof: Annotated[
