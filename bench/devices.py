@@ -59,7 +59,9 @@ def ward(folder: Path, count: int, heartbeat: float) -> tuple[WardService, uvico
     config = load_device_config(folder / "devices.yaml", site.ward)
     service = WardService(site, store=folder / "ward.db")
     app = create_app(service)
-    if not any(getattr(r, "path", "") == "/api/devices/events" for r in app.routes):
+    has_devices = "/api/devices/events" in app.openapi()["paths"]
+    app.openapi_schema = None                     # built again, with what is added below
+    if not has_devices:
         app.include_router(devices_router(service, config))
         for mount in [r for r in app.router.routes if getattr(r, "name", "") == "dashboard"]:
             app.router.routes.remove(mount)

@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     service = WardService(site, store=Path(args.store), speed=args.speed)
     try:
         app = create_app(service)
-        if not any(getattr(r, "path", "") == "/api/devices/events" for r in app.routes):
+        has_devices = "/api/devices/events" in app.openapi()["paths"]
+        app.openapi_schema = None                 # built again, with what is added below
+        if not has_devices:
             router = devices_router(service, config)
             app.include_router(router)
             # the dashboard's static mount is the catch-all: keep it last
