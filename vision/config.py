@@ -31,6 +31,8 @@ class PersonSettings:
     min_area: float
     background_time_s: float
     lost_after_s: float
+    confirm_s: float
+    max_people: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +54,28 @@ class FallSettings:
     inactivity_s: float
     recover_height_ratio: float
     recover_hold_s: float
+    steady_tolerance: float
+    track_break_area: float
+    track_break_shift: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mounting:
+    """Where the camera hangs, when known: the body scale before anyone is seen standing.
+
+    ``height_m`` (lens above the floor) and ``tilt_deg`` (optical axis below the
+    horizontal) are None when not given; the scale is then learnt from people walking
+    through the view (see ``scale.py``).
+    """
+
+    height_m: float | None
+    tilt_deg: float | None
+    vfov_deg: float
+    person_height_m: float
+
+    @property
+    def known(self) -> bool:
+        return self.height_m is not None and self.tilt_deg is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +110,8 @@ class CameraConfig:
     snapshot: str
     person: PersonSettings
     fall: FallSettings
+    mounting: Mounting = field(default=Mounting(height_m=None, tilt_deg=None, vfov_deg=50.0,
+                                                person_height_m=1.65))
     zones: tuple[Zone, ...] = field(default=())
     pose_fall_overrides: tuple[tuple[str, float], ...] = field(default=())
     """``pose: {fall: ...}``: the fall thresholds that differ on the pose backend, which
@@ -125,7 +151,7 @@ def _parse(reader: Reader, base: CameraConfig | None) -> CameraConfig:
     cannot silently go missing.
     """
     reader.only("camera_id", "process", "backend", "snapshot", "person", "fall", "pose",
-                "zones")
+                "mounting", "zones")
     process = _mapping(reader, "process", base)
     process.only("fps", "width")
     camera_id = reader.get("camera_id", base.camera_id if base else None)
@@ -139,6 +165,7 @@ def _parse(reader: Reader, base: CameraConfig | None) -> CameraConfig:
         snapshot=reader.str("snapshot", **_default(base, "snapshot"), choices=SNAPSHOTS),
         person=_settings(reader, "person", PersonSettings, base.person if base else None),
         fall=fall,
+        mounting=_mounting(reader, base.mounting if base else None),
         zones=tuple(_zone(item) for item in reader.items("zones", []))
         if "zones" in reader or base is None else base.zones,
         pose_fall_overrides=_pose_overrides(reader, fall, base),
@@ -164,6 +191,32 @@ def _settings(reader: Reader, key: str, cls: type, base: Any) -> Any:
     result = cls(**{f.name: section.number(f.name, **_default(base, f.name), positive=True)
                     for f in fields(cls)})
     _check_cross_field(section, result)
+    return result
+
+
+def _mounting(reader: Reader, base: Mounting | None) -> Mounting:
+    """The ``mounting`` section; ``height_m`` and ``tilt_deg`` may be null (unknown)."""
+    section = _mapping(reader, "mounting", base)
+    section.only("height_m", "tilt_deg", "vfov_deg", "person_height_m")
+
+    def optional(key: str, default: float | None, **limits: float) -> float | None:
+        if key not in section:
+            return default if base is not None else section.get(key)  # required: raises
+        return None if section.get(key) is None else section.number(key, **limits)
+
+    result = Mounting(
+        height_m=optional("height_m", base.height_m if base else None, minimum=0.3,
+                          maximum=8.0),
+        tilt_deg=optional("tilt_deg", base.tilt_deg if base else None, minimum=-30.0,
+                          maximum=90.0),
+        vfov_deg=section.number("vfov_deg", **_default(base, "vfov_deg"), minimum=10.0,
+                                maximum=150.0),
+        person_height_m=section.number("person_height_m", **_default(base, "person_height_m"),
+                                       minimum=0.8, maximum=2.3))
+    if (result.height_m is None) != (result.tilt_deg is None):
+        raise section.error("height_m" if result.height_m is None else "tilt_deg",
+                            "give both height_m and tilt_deg (or neither): the body scale "
+                            "needs the camera's height and its tilt")
     return result
 
 

@@ -21,6 +21,7 @@ from carefleet.vision.events import FallEvent
 from carefleet.vision.fall_machine import FallMachine, FallState
 from carefleet.vision.features import Features, FeatureTracker
 from carefleet.vision.person import Observation, PersonFinder, overlaps
+from carefleet.vision.scale import BodyScale
 
 #: Tolerance on the processing schedule, as a share of the frame interval, so that
 #: timestamp jitter does not drop a frame that is due.
@@ -39,9 +40,13 @@ class _OpenCvBackend:
     def __init__(self, config: CameraConfig) -> None:
         self.finder = PersonFinder(config.person)
 
-    def observe(self, frame: np.ndarray, t: float) -> Observation | None:
+    def observe_all(self, frame: np.ndarray, t: float) -> list[Observation]:
         grey = cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (5, 5), 0)
-        return self.finder.observe(grey, t)
+        return self.finder.observe_all(grey, t)
+
+    def observe(self, frame: np.ndarray, t: float) -> Observation | None:
+        people = self.observe_all(frame, t)
+        return people[0] if people else None
 
 
 def make_backend(config: CameraConfig) -> Backend:
@@ -64,7 +69,8 @@ def uses_pose(backend: Backend) -> bool:
 
 
 def fuse(pose: Observation | None, silhouette: Observation | None) -> str:
-    """Which finding to believe this frame on the pose path: ``"pose"`` or ``"silhouette"``.
+    """Which finding to believe for one person on the pose path: ``"pose"`` or
+    ``"silhouette"``.
 
     Landmarks are preferred: they need no background, so a person already in view at the
     start or standing still for minutes is seen whole. But MediaPipe loses a person lying
@@ -79,6 +85,34 @@ def fuse(pose: Observation | None, silhouette: Observation | None) -> str:
     return "pose"
 
 
+#: The person the landmarks follow while no silhouette overlaps them (standing still
+#: since the first frame, say); the silhouette finder numbers its people from 1.
+LANDMARKS_ONLY = 0
+#: Fall states in the order of concern: the camera reports its most concerning person.
+_CONCERN = {FallState.UPRIGHT: 0, FallState.DESCENDING: 1, FallState.DOWN: 2,
+            FallState.STILL: 3, FallState.ALARM: 4}
+
+
+class PersonTrack:
+    """One person on one camera: their geometry history and their own fall state."""
+
+    def __init__(self, key: int, camera: CameraState, frame_size: tuple[int, int]) -> None:
+        self.key = key
+        self.tracker = FeatureTracker(camera.fall, camera.silhouette_scale, key)
+        self.machine = FallMachine(camera.camera_id, camera.fall, camera.config.zones,
+                                   frame_size, person=key)
+        self.features = Features(t=0.0, present=False)
+        self.observation: Observation | None = None
+        self.seen = False
+        """Whether the finder still follows this person."""
+        self.last_seen_t = -math.inf
+        self.last_box: tuple[int, int, int, int] | None = None
+
+    @property
+    def fallen(self) -> bool:
+        return self.machine.state in (FallState.DOWN, FallState.STILL, FallState.ALARM)
+
+
 class CameraState:
     """Everything the detector remembers about one camera."""
 
@@ -88,29 +122,63 @@ class CameraState:
         self.backend = make_backend(config)
         self.pose = uses_pose(self.backend)
         fall = config.fall_for("pose" if self.pose else "opencv")
-        self.tracker = FeatureTracker(fall)
         self.fall = fall
         """The fall thresholds in use (the pose backend has its own, see the config)."""
         # The pose path keeps the silhouette finder running beside the landmarks (about
-        # 1 ms a frame against MediaPipe's 20), each with its own geometry history, and
-        # feeds the fall machine whichever ``fuse`` believes.
-        self.fallback = _OpenCvBackend(config) if self.pose else None
-        self.fallback_tracker = FeatureTracker(fall) if self.pose else None
-        self.machine: FallMachine | None = None
+        # 1 ms a frame against MediaPipe's 20): the silhouettes find every moving person,
+        # the landmarks (one person) replace the silhouette geometry of the person they
+        # are on (see ``fuse``).
+        self.silhouettes = self.backend if not self.pose else _OpenCvBackend(config)
+        self.silhouette_scale: BodyScale | None = None
+        self.landmark_scale: BodyScale | None = None
+        self.landmarks: FeatureTracker | None = None
+        self.people: dict[int, PersonTrack] = {}
         self.last_t: float | None = None
         self.due_t = -math.inf
         """When the next frame should be processed (the configured processing rate)."""
         self.scale = 1.0
+        self.frame_size: tuple[int, int] | None = None
         self.features = Features(t=0.0, present=False)
-        """The features of the last processed frame (for reports and diagnostics)."""
+        """The features of the last processed frame for the camera's main person (the
+        one whose fall is furthest along), for reports and diagnostics."""
         self.observation: Observation | None = None
-        """What the backend saw in the last processed frame."""
+        """What the backend saw of that person in the last processed frame."""
         self.silhouette: np.ndarray | None = None
-        """The person's mask in the last processed frame (never the frame itself)."""
+        """That person's mask in the last processed frame (never the frame itself)."""
+
+    @property
+    def machine(self) -> FallMachine | None:
+        """The fall machine of the camera's main person (None before the first frame)."""
+        main = self.main_person()
+        return main.machine if main else None
 
     @property
     def state(self) -> FallState:
-        return self.machine.state if self.machine else FallState.UPRIGHT
+        main = self.main_person()
+        return main.machine.state if main else FallState.UPRIGHT
+
+    def main_person(self) -> PersonTrack | None:
+        """The person whose fall is furthest along; among equals the one seen now, then
+        the one followed longest."""
+        if not self.people:
+            return None
+        return max(self.people.values(),
+                   key=lambda p: (_CONCERN[p.machine.state], p.features.present, -p.key))
+
+    def start(self, small: np.ndarray, frame_width: int) -> None:
+        self.scale = frame_width / small.shape[1]
+        self.frame_size = (small.shape[1], small.shape[0])
+        self.silhouette_scale = BodyScale(self.config.mounting, self.frame_size)
+        if self.pose:
+            self.landmark_scale = BodyScale(self.config.mounting, self.frame_size)
+            self.landmarks = FeatureTracker(self.fall, self.landmark_scale, LANDMARKS_ONLY,
+                                            silhouette=False)
+
+    def person(self, key: int) -> PersonTrack:
+        if key not in self.people:
+            assert self.frame_size is not None
+            self.people[key] = PersonTrack(key, self, self.frame_size)
+        return self.people[key]
 
 
 class Detector:
@@ -152,30 +220,100 @@ class Detector:
             camera.due_t = t + interval
         camera.last_t = t
         small = _resize(frame, camera.config.width)
-        if camera.machine is None:
-            camera.scale = frame.shape[1] / small.shape[1]
-            camera.machine = FallMachine(camera_id, camera.fall, camera.config.zones,
-                                         (small.shape[1], small.shape[0]))
-        observation = camera.backend.observe(small, t)
-        features = camera.tracker.update(observation, t)
-        if camera.fallback is not None and camera.fallback_tracker is not None:
-            silhouette = camera.fallback.observe(small, t)
-            silhouette_features = camera.fallback_tracker.update(silhouette, t)
-            if fuse(observation, silhouette) == "silhouette":
-                observation, features = silhouette, silhouette_features
-        camera.observation, camera.features = observation, features
-        camera.silhouette = observation.mask if observation else None
-        events = camera.machine.update(camera.features)
+        if camera.frame_size is None:
+            camera.start(small, frame.shape[1])
+        events: list[FallEvent] = []
+        for person, features in self._people(camera, small, t):
+            person.features = features
+            events += person.machine.update(features)
+        main = camera.main_person()
+        if main is not None:
+            camera.features, camera.observation = main.features, main.observation
+        else:
+            camera.features, camera.observation = Features(t=t, present=False), None
+        camera.silhouette = camera.observation.mask if camera.observation else None
         return [self._finish(camera, event) for event in events]
+
+    def _people(self, camera: CameraState, small: np.ndarray,
+                t: float) -> list[tuple[PersonTrack, Features]]:
+        """Each person's features this frame (absent ones too, for their fall clocks)."""
+        landmarks = camera.backend.observe(small, t) if camera.pose else None
+        silhouettes = camera.silhouettes.observe_all(small, t)
+        for kept, gone in camera.silhouettes.finder.merged:
+            _merge(camera, kept, gone)
+        for person in camera.people.values():
+            person.seen = False
+        seen: dict[int, tuple[Observation, Features]] = {}
+        for observation in silhouettes:
+            if observation.track not in camera.people:
+                self._reidentify(camera, observation, t)
+            person = camera.person(observation.track)
+            person.seen = True
+            seen[person.key] = (observation, person.tracker.update(observation, t))
+        if camera.landmarks is not None:
+            landmark_features = camera.landmarks.update(landmarks, t)
+            if landmarks is not None:
+                on = max((o for o, _ in seen.values() if overlaps(o.box, landmarks.box)),
+                         key=lambda o: _overlap_area(o.box, landmarks.box), default=None)
+                key = on.track if on is not None else LANDMARKS_ONLY
+                camera.person(key).seen = True
+                seen[key] = (landmarks, landmark_features)
+        result = []
+        for key, person in list(camera.people.items()):
+            if key in seen:
+                person.observation, features = seen[key]
+                person.last_seen_t, person.last_box = t, person.observation.box
+                result.append((person, features))
+                continue
+            person.observation = None
+            result.append((person, Features(t=t, present=False)))
+            if (not person.seen and not person.fallen and key != LANDMARKS_ONLY
+                    and t - person.last_seen_t > camera.fall.descent_window_s):
+                del camera.people[key]  # the finder let them go: they left the view
+        return result
+
+    @staticmethod
+    def _reidentify(camera: CameraState, observation: Observation, t: float) -> None:
+        """A new track where a person the finder just lost was: the same person (a
+        frame in which they did not move enough to be found), so their history goes on."""
+        for key, person in list(camera.people.items()):
+            if (key != LANDMARKS_ONLY and not person.seen and person.last_box is not None
+                    and t - person.last_seen_t <= camera.fall.descent_window_s
+                    and overlaps(person.last_box, observation.box)):
+                del camera.people[key]
+                person.key = observation.track
+                person.machine.person = observation.track
+                camera.people[observation.track] = person
+                return
 
     def _finish(self, camera: CameraState, event: FallEvent) -> FallEvent:
         """Scale the box back to the original frame and attach the privacy-safe snapshot."""
         box = tuple(int(round(v * camera.scale)) for v in event.box)
         snapshot = None
-        if camera.config.snapshot == "silhouette" and camera.silhouette is not None:
-            ok, png = cv2.imencode(".png", camera.silhouette)
+        person = camera.people.get(event.person)
+        mask = person.observation.mask if person and person.observation else None
+        if camera.config.snapshot == "silhouette" and mask is not None:
+            ok, png = cv2.imencode(".png", mask)
             snapshot = png.tobytes() if ok else None
         return replace(event, box=box, snapshot=snapshot)
+
+
+def _merge(camera: CameraState, kept: int, gone: int) -> None:
+    """The finder found two of its tracks to be one body: keep one person, the one whose
+    fall is further along (else the one followed longer), under the kept number."""
+    a, b = camera.people.get(kept), camera.people.get(gone)
+    if b is None:
+        return
+    del camera.people[gone]
+    if a is None or _CONCERN[b.machine.state] > _CONCERN[a.machine.state]:
+        b.key = b.machine.person = kept
+        camera.people[kept] = b
+
+
+def _overlap_area(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(0, w) * max(0, h)
 
 
 def _check_frame(camera_id: str, frame: object) -> None:

@@ -41,6 +41,9 @@ class FallEvent:
     confidence: float
     box: Box
     snapshot: bytes | None = None
+    person: int = 0
+    """Which person of this camera it is about (its track number): with several people in
+    view each has their own fall state, and a ``recovered`` names the one who got up."""
 
     def __post_init__(self) -> None:
         if not self.camera_id:
@@ -63,4 +66,5 @@ class FallEvent:
             "confidence": round(self.confidence, 3),
             "box": list(self.box),
             "snapshot_bytes": len(self.snapshot) if self.snapshot else 0,
+            "person": self.person,
         }

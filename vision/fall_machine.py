@@ -62,8 +62,10 @@ class FallMachine:
     """One camera's fall sequence; ``update`` per frame returns the events it raised."""
 
     def __init__(self, camera_id: str, settings: FallSettings,
-                 zones: tuple[Zone, ...] = (), frame_size: tuple[int, int] = (1, 1)) -> None:
+                 zones: tuple[Zone, ...] = (), frame_size: tuple[int, int] = (1, 1),
+                 person: int = 0) -> None:
         self.camera_id = camera_id
+        self.person = person
         self.settings = settings
         self.zones = zones
         self.frame_size = frame_size
@@ -91,7 +93,8 @@ class FallMachine:
         if kind is not None:
             f = self._features
             self._events.append(FallEvent(camera_id=self.camera_id, kind=kind, t=f.t,
-                                          confidence=self._confidence(kind), box=f.box))
+                                          confidence=self._confidence(kind), box=f.box,
+                                          person=self.person))
 
     # -- the rules ---------------------------------------------------------------
     def update(self, features: Features) -> list[FallEvent]:

@@ -1,9 +1,26 @@
-"""Per-frame geometry of the person, in units of their own upright height.
+"""Per-frame geometry of one person, in units of their own upright height.
 
 A fall is a *change*: the head drops by a large part of the body's height, fast, and the
 body ends low or lying. Measuring in "body heights" of the person's recent upright
 posture makes the same thresholds work near and far from the camera and for any
 resolution; measuring speed per second (not per frame) makes them work at any frame rate.
+
+Where that height comes from (``Features.reference_kind``):
+
+- ``stood``: the tallest *steady* upright box of this person in the last few seconds
+  (the last three box heights agree within ``steady_tolerance``: never a motion-blurred
+  first box, or one the background has half absorbed);
+- ``scale``: the camera's body scale at the person's feet (``scale.py``: from the
+  camera's mounting or learnt from people walking through), for a person never seen
+  standing (in bed, seated from the start);
+- ``guess``: neither: the tallest box at least as tall as wide stands in for it;
+- ``""``: nothing yet (a person seen only lying): no descent is measured.
+
+Track breaks are not movements. A box that jumps to a place that does not overlap the
+previous one (another person, a track switch), or whose area halves or doubles from
+one frame to the next while an edge jumps and the person is not moving as a whole (the
+background absorbed part of a person standing still, a blob joined or left), starts a
+new geometry history: a jump is not a descent, however far down the new box is.
 """
 
 from __future__ import annotations
@@ -13,12 +30,25 @@ from dataclasses import dataclass
 
 from carefleet.vision.config import FallSettings
 from carefleet.vision.person import Observation, overlaps
+from carefleet.vision.scale import BodyScale
 
 #: Height/width above which a box is an upright body (standing or walking).
 UPRIGHT_SHAPE = 1.3
 #: Span over which the descent speed is measured: short enough to catch a 0.5 s
 #: collapse, long enough (several frames at 15 fps) to average out silhouette jitter.
 SPEED_SPAN_S = 0.4
+#: Frames whose heights must agree for a box to be steady (see ``steady_tolerance``).
+STEADY_FRAMES = 3
+#: Width over height of a standing body's box (arms down; 0.25-0.45 seen from any side):
+#: the area a person standing at the camera's scale would cover.
+STANDING_WIDTH = 0.3
+#: Share of the box's pixels moving above which a jump of the box is the body moving
+#: (the last frames of a fall are fast: a toppling body's head reaches 2-4 body heights
+#: a second), not a lost track: a person the background absorbs is one standing still.
+BODY_IN_MOTION = 0.3
+#: Two observations further apart than this are not "one frame to the next" (a track
+#: break is judged between consecutive processed frames only).
+FRAME_GAP_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +59,7 @@ class Features:
     present: bool
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
     reference_height: float = 0.0
-    """The person's recent upright box height, in processing pixels."""
+    """The person's upright box height, in processing pixels."""
     height_ratio: float = 1.0
     """Box height over the upright height: ~1 standing, ~0.6 sitting, under 0.5 lying."""
     aspect: float = 0.0
@@ -44,69 +74,138 @@ class Features:
     """Fastest downward speed of the box top within the window, body heights per second."""
     motion: float = 0.0
     """Share of the person's pixels that moved since the previous frame."""
+    reference_kind: str = ""
+    """Where ``reference_height`` came from: ``stood``, ``scale``, ``guess`` or ``""``."""
+    cut: bool = False
+    """The box touches the bottom edge of the frame: part of the body may be out of view."""
+    track_break: bool = False
+    """This frame started a new geometry history (a jump, not a movement)."""
 
 
 class FeatureTracker:
-    """Turns a stream of observations from one camera into ``Features``."""
+    """Turns a stream of observations of one person into ``Features``."""
 
-    def __init__(self, settings: FallSettings) -> None:
+    def __init__(self, settings: FallSettings, scale: BodyScale | None = None,
+                 track: int = 0, *, silhouette: bool = True) -> None:
+        """``silhouette``: the boxes come from the background model, whose one-frame
+        jumps are track breaks; landmark boxes (``False``) jump with the landmarks that
+        are visible (a fall turns limbs away from the camera), so they never break."""
         self.settings = settings
+        self.scale = scale
+        self.track = track
+        self.silhouette = silhouette
         self._upright: deque[tuple[float, float, float]] = deque()
         self._tops: deque[tuple[float, float]] = deque()
         self._rates: deque[tuple[float, float]] = deque()
-        self._heights: deque[float] = deque(maxlen=3)
+        self._heights: deque[float] = deque(maxlen=STEADY_FRAMES)
         self._recent_tops: deque[float] = deque(maxlen=3)
         self._reference = 0.0
         self._reference_area = 0.0
+        self._kind = ""
+        self._guess = 0.0
+        self._guess_area = 0.0
         self._previous: tuple[int, int, int, int] | None = None
+        self._previous_t = 0.0
 
     def update(self, observation: Observation | None, t: float) -> Features:
         if observation is None:
             return Features(t=t, present=False)
+        broke = False
         if self._tops and t - self._tops[-1][0] > self.settings.descent_window_s:
             self._new_track()  # a descent cannot be measured across a gap
         x, y, w, h = observation.box
-        if self._previous is not None and not overlaps(self._previous, observation.box):
-            self._new_track()
-        self._previous = observation.box
+        if self._previous is not None:
+            if not overlaps(self._previous, observation.box):
+                self._new_track()
+                broke = True
+            elif (self.silhouette and t - self._previous_t <= FRAME_GAP_S
+                  and observation.motion < BODY_IN_MOTION and self._jumped(observation.box)):
+                self._new_history()
+                broke = True
+        self._previous, self._previous_t = observation.box, t
         self._heights.append(h)
         self._recent_tops.append(y)
         steady = _median(self._heights)
-        reference = self._reference_height(t, steady, w * h)
+        reference = self._reference_height(t, steady, w * h, observation.box)
         drop, speed = self._descent(t, _median(self._recent_tops), reference)
+        cut = self.scale is not None and y + h >= self.scale.height - 1
         return Features(t=t, present=True, box=observation.box, reference_height=reference,
                         height_ratio=h / max(reference, h), aspect=w / max(h, 1),
                         area_ratio=w * h / max(self._reference_area, 1.0),
                         angle=observation.angle, drop=drop, drop_speed=speed,
-                        motion=observation.motion)
+                        motion=observation.motion, reference_kind=self._kind if reference
+                        else "", cut=cut, track_break=broke)
+
+    def _jumped(self, box: tuple[int, int, int, int]) -> bool:
+        """A one-frame change no body makes: the area halves or doubles while an edge
+        jumps by ``track_break_shift`` body heights."""
+        s = self.settings
+        px, py, pw, ph = self._previous
+        x, y, w, h = box
+        area, before = max(w * h, 1), max(pw * ph, 1)
+        if max(area, before) < s.track_break_area * min(area, before):
+            return False
+        size = max(self._reference, h, ph)
+        shift = max(abs(y - py), abs(y + h - py - ph), abs(x - px), abs(x + w - px - pw))
+        return shift >= s.track_break_shift * size
+
+    def _new_history(self) -> None:
+        """Forget where the box was (its tops, speeds and recent heights) but keep the
+        person's upright height: the same person, seen differently from this frame on."""
+        for history in (self._tops, self._rates, self._heights, self._recent_tops):
+            history.clear()
 
     def _new_track(self) -> None:
-        """Forget the geometry history: the box jumped to another blob (another person,
-        a moved chair) or the person was out of sight. A jump between two blobs is not a
-        descent, however far down the second one is."""
-        for history in (self._upright, self._tops, self._rates, self._heights,
-                        self._recent_tops):
-            history.clear()
-        self._reference = self._reference_area = 0.0
+        """Forget the geometry history and the upright height: the box jumped to another
+        blob (another person, a moved chair) or the person was out of sight."""
+        self._new_history()
+        self._upright.clear()
+        self._reference = self._reference_area = self._guess = self._guess_area = 0.0
+        self._kind = ""
 
-    def _reference_height(self, t: float, steady: float, area: float) -> float:
-        """Tallest steady (median of 3) upright height in the window; kept while lying.
+    def _is_steady(self) -> bool:
+        if len(self._heights) < STEADY_FRAMES:
+            return False
+        low, high = min(self._heights), max(self._heights)
+        return high - low <= self.settings.steady_tolerance * high
 
-        Until an upright posture has been seen (a clip that starts with the person
-        sitting), the tallest box at least as tall as wide stands in for it. A person
-        seen only lying has no reference (0): their height is not a body height, so no
+    def _reference_height(self, t: float, steady: float, area: float,
+                          box: tuple[int, int, int, int]) -> float:
+        """Tallest steady upright height in the window (``stood``); kept while lying.
+
+        Until an upright posture has been seen (a person seated or in bed from the
+        start) the camera's scale at their feet stands in (``scale``), or else the
+        tallest box at least as tall as wide (``guess``). A person seen only lying, with
+        no scale, has no reference (0): their height is not a body height, so no
         descent is measured. The box area at that height is kept too, to tell a whole
         lying body from a part of one.
         """
         window = self.settings.reference_window_s
-        if steady * steady >= UPRIGHT_SHAPE * area:  # height / width >= UPRIGHT_SHAPE
+        upright = steady * steady >= UPRIGHT_SHAPE * area  # height / width >= UPRIGHT_SHAPE
+        if upright and self._is_steady():
             self._upright.append((t, steady, area))
+            if self.scale is not None:
+                self.scale.learn(box, t, self.track)
         while self._upright and self._upright[0][0] < t - window:
             self._upright.popleft()
         if self._upright:
             _, self._reference, self._reference_area = max(self._upright, key=lambda u: u[1])
-        elif steady > self._reference and steady * steady >= area:  # at least as tall as wide
-            self._reference, self._reference_area = steady, area
+            self._kind = "stood"
+            return self._reference
+        if self._kind == "stood":
+            return self._reference  # kept while lying (the window has moved on)
+        cautious = steady if len(self._heights) >= STEADY_FRAMES else min(self._heights)
+        if cautious > self._guess and cautious * cautious >= area:
+            self._guess, self._guess_area = cautious, area
+        scaled = (self.scale.standing_height(box[1] + box[3])
+                  if self.scale is not None else None)
+        if scaled is not None and scaled >= self._guess:
+            # the area of a body standing here: its height by about a quarter of it
+            self._reference, self._reference_area = scaled, scaled * scaled * STANDING_WIDTH
+            self._kind = "scale"
+        elif self._guess > 0:
+            self._reference, self._reference_area = self._guess, self._guess_area
+            self._kind = "guess"
         return self._reference
 
     def _descent(self, t: float, top: float, reference: float) -> tuple[float, float]:
