@@ -64,7 +64,10 @@ class Player:
         self.ready_timeout = ready_timeout
         self.rng = random.Random(scenario.seed)
         self.node = rclpy.create_node("carefleet_scenario_player")
-        self.clock = SimClock(self.node, speed=speed, start=scenario.start, paused=True)
+        # /clock ticks often enough that the nodes' time moves in steps of about 1 s
+        self.tick_rate = min(max(100.0, speed), 400.0)
+        self.clock = SimClock(self.node, speed=speed, start=scenario.start, paused=True,
+                              rate=self.tick_rate)
         self.requests = self.node.create_publisher(String, TASK_REQUESTS, QOS_API)
         self.closed_pub = self.node.create_publisher(String, WORLD_CLOSED, QOS_LATEST)
         self.sim_pubs = {spec.id: self.node.create_publisher(
@@ -111,7 +114,7 @@ class Player:
         for spec in self.scenario.robots:
             self._spawn(spec.id, "carefleet.ros.sim_robot_node", {
                 "use_sim_time": True, "robot_id": spec.id, "scenario": self.scenario.source,
-                "seed": self.scenario.seed, "step_rate": 100.0,
+                "seed": self.scenario.seed, "step_rate": self.tick_rate,
                 "record_file": self.dir / f"{spec.id}.record.json"})
 
     def _check_processes(self) -> None:
