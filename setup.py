@@ -36,6 +36,7 @@ setup(
         "carefleet.vision": ["*.yaml"],
         "carefleet": ["strings/*.json"],
         "carefleet.service": ["sites/*.yaml", "static/*", "static/*/*", "static/*/*/*"],
+        "carefleet.devices": ["*.yaml", "scenarios/*.yaml"],
     },
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/carefleet"]),

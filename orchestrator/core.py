@@ -33,6 +33,7 @@ ever reaches a robot or the store.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
@@ -464,6 +465,15 @@ class Orchestrator:
             self._notify(Severity.WARNING, "call_button", place=event.room)
             self.submit({"kind": "go_to", "place": event.room, "priority": "high"},
                         f"device:{event.device_id}", source=f"device {event.device_id}")
+        elif event.kind == "device_alert":
+            key, priority, params = _device_alert(event)
+            self._notify(_SEVERITY[priority], key, place=event.room, priority=priority,
+                         device=event.device_id, **params)
+        elif event.kind == "device_ok":
+            for key in event.data.get("resolves", ()):
+                dedupe = f"device:{event.device_id}:{key}"
+                for alert in [a for a in self.alerts.open() if a.dedupe == dedupe]:
+                    self._alert_saved(self.alerts.resolve(alert.id, ORCHESTRATOR, self.now))
         elif event.kind in ("camera_down", "camera_up"):
             self._notify(Severity.WARNING if event.kind == "camera_down" else Severity.INFO,
                          event.kind, place=event.room, device=event.device_id,
@@ -1075,9 +1085,11 @@ class Orchestrator:
         return found.label if found else place
 
     def _notify(self, severity: Severity, key: str, *, task: Task | None = None,
-                robot: Robot | None = None, place: str | None = None, **extra: str) -> None:
+                robot: Robot | None = None, place: str | None = None,
+                priority: AlertPriority | None = None, **extra: str) -> None:
         """Page staff with message ``key`` (see ``carefleet/strings``); whoever shows it
-        renders the text in the reader's language.
+        renders the text in the reader's language (``priority``: an alert of a device
+        rule, whose key the core does not list itself).
 
         Messages that need an answer (``ALERTS``) raise an alert, which escalates until
         someone acknowledges and resolves it; the others only inform. A repeat of an
@@ -1097,10 +1109,11 @@ class Orchestrator:
             for alert in [a for a in self.alerts.open() if a.dedupe == dedupe]:
                 self._alert_saved(self.alerts.resolve(alert.id, ORCHESTRATOR, self.now))
         alert: Alert | None = None
-        if key in ALERTS:
-            priority = ALERTS[key]
-            if key == "task_failed" and task is not None and task.priority is Priority.URGENT:
-                priority = AlertPriority.HIGH
+        if key in ALERTS or priority is not None:
+            if priority is None:
+                priority = ALERTS[key]
+                if key == "task_failed" and task is not None and task.priority is Priority.URGENT:
+                    priority = AlertPriority.HIGH
             alert, new = self.alerts.raise_alert(
                 key=key, params=params, priority=priority, now=self.now, place=place,
                 task_id=task_id, robot_id=robot_id, source=params.get("source", ""),
@@ -1187,9 +1200,34 @@ def _dedupe(key: str, task_id: str | None, robot_id: str | None, place: str | No
         return f"robot:{robot_id}:{'robot_fault' if key != 'robot_cannot_charge' else key}"
     if key.startswith("camera_"):
         return f"camera:{params.get('device')}"
+    if key.startswith("device_") and params.get("device"):
+        return f"device:{params['device']}:{key}"
     if task_id is not None:
         return f"{key}:{task_id}"
     return f"{key}:{place or params.get('schedule', '')}"
+
+
+_DEVICE_KEY = re.compile(r"[a-z][a-z0-9_]{0,60}")
+_RESERVED_PARAMS = frozenset({"key", "severity", "task", "robot", "place", "priority", "device"})
+
+
+def _device_alert(event: DeviceEvent) -> tuple[str, AlertPriority, dict[str, str]]:
+    """The alert a device rule or the device health watch asks for, checked: its own
+    message key (not one of the core's), a priority, and plain text parameters."""
+    where = f"device {event.device_id}"
+    key = event.data.get("key")
+    if not isinstance(key, str) or not _DEVICE_KEY.fullmatch(key) or key in ALERTS:
+        raise InputError(where, "an alert key is lower-case letters, digits and _, "
+                         "not one of the core's own", field="data.key")
+    try:
+        priority = AlertPriority(event.data.get("priority", "medium"))
+    except ValueError:
+        raise InputError(where, "priority is high, medium or low", field="data.priority") from None
+    given = event.data.get("params") or {}
+    if not isinstance(given, dict):
+        raise InputError(where, "expected a mapping", field="data.params")
+    return key, priority, {str(k): str(v)[:200] for k, v in given.items()
+                           if str(k) not in _RESERVED_PARAMS}
 
 
 def _offer_key(offer: Offer) -> tuple[float, float, str]:

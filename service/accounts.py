@@ -56,13 +56,14 @@ MACHINE_ROLES = ("robot", "device")
 ROLES = STAFF_ROLES + MACHINE_ROLES
 
 ACTIONS = ("read", "submit_task", "cancel_task", "ack_alert", "resolve_alert",
-           "pause_robot", "edit_schedules", "manage_users", "robot_report", "device_event")
+           "pause_robot", "edit_schedules", "manage_users", "manage_devices", "robot_report",
+           "device_event")
 """Everything the API distinguishes; each endpoint names exactly one of these."""
 
 _NURSE = frozenset({"read", "submit_task", "cancel_task", "ack_alert", "resolve_alert",
                     "pause_robot", "edit_schedules"})
 PERMISSIONS: Mapping[str, frozenset[str]] = MappingProxyType({
-    "admin": _NURSE | {"manage_users"},
+    "admin": _NURSE | {"manage_users", "manage_devices"},
     "nurse": _NURSE,
     "viewer": frozenset({"read"}),
     "robot": frozenset({"robot_report", "read"}),

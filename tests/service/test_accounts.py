@@ -280,7 +280,7 @@ def test_a_machine_subject_must_match_its_role(accounts: Accounts, subject: str,
 STAFF_ACTIONS = {"read", "submit_task", "cancel_task", "ack_alert", "resolve_alert",
                  "pause_robot", "edit_schedules"}
 EXPECTED = {
-    "admin": STAFF_ACTIONS | {"manage_users"},
+    "admin": STAFF_ACTIONS | {"manage_users", "manage_devices"},
     "nurse": STAFF_ACTIONS,
     "viewer": {"read"},
     "robot": {"robot_report", "read"},
