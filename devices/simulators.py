@@ -215,8 +215,11 @@ class Simulator:
         if self.advertise:
             self.azc = AsyncZeroconf(interfaces=self.interfaces, ip_version=IPVersion.V4Only)
             self._infos = [d.service_info(self.interfaces[0]) for d in self.devices.values()]
+            # A name still cached on the link from an earlier run is renamed, not fatal:
+            # a device is known by the id in its TXT record, never by its instance name.
             registrations = await asyncio.gather(
-                *(self.azc.async_register_service(info) for info in self._infos))
+                *(self.azc.async_register_service(info, allow_name_change=True)
+                  for info in self._infos))
             await asyncio.gather(*registrations)
         for device in self.devices.values():
             if claim:
