@@ -22,7 +22,6 @@ NODES = {
     "clock_node": "carefleet.ros.clock_node",
     "fall_node": "carefleet.ros.fall_node",
 }
-EXIT_EXPECTATION_FAILED = 1
 
 
 def _need_rclpy() -> None:
@@ -91,9 +90,7 @@ def run_sim(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
-    from carefleet.simulation.cli import ProgressBar
-    from carefleet.simulation.kpi import compute_kpis, format_kpi_table
-    from carefleet.simulation.report import overall_passed, write_json
+    from carefleet.simulation.cli import ProgressBar, judge
     from carefleet.simulation.scenario import load_scenario
 
     from carefleet.ros.scenario_player import Player
@@ -113,23 +110,8 @@ def run_sim(args: argparse.Namespace) -> int:
         rclpy.try_shutdown()
     if bar:
         bar.done(result.wall_seconds, result.end - result.start)
-    kpis = compute_kpis(result, on_time_window=scenario.on_time_window)
-    verdicts = [(e.name, *e.judge(kpis.get(e.kpi))) for e in scenario.expectations]
-    print(f"{scenario.name}: {scenario.ward.name}, {len(scenario.robots)} robots, "
-          f"seed {scenario.seed} (ROS 2, {args.speed:g}x)")
-    print(format_kpi_table(kpis))
-    for happening in result.happenings:
-        if happening.kind == "rejected":
-            print(f"carefleet: warning: scenario step refused: {happening.text}", file=sys.stderr)
-    for name, passed, detail in verdicts:
-        print(f"{'PASS' if passed else 'FAIL'}  {name}  ({detail})")
-    if args.json:
-        print(f"json: {write_json(result, kpis, verdicts, args.json)}")
-    if not overall_passed(verdicts):
-        failed = [name for name, passed, _ in verdicts if not passed]
-        print(f"carefleet: expectation failed: {'; '.join(failed)}", file=sys.stderr)
-        return EXIT_EXPECTATION_FAILED
-    return 0
+    return judge(scenario, result, report=None, json_file=args.json,
+                 how=f" (ROS 2, {args.speed:g}x)")
 
 
 __all__ = ["register", "NODES"]

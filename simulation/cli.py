@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from typing import TextIO
+from typing import Any, TextIO
 
 from carefleet.messages import DEFAULT_LANGUAGE, LANGUAGES
 from carefleet.simulation.kpi import compute_kpis, format_kpi_table
@@ -48,19 +48,27 @@ def run(args: argparse.Namespace) -> int:
         simulation.close()
     if bar:
         bar.done(result.wall_seconds, result.end - result.start)
+    return judge(scenario, result, report=args.report, json_file=args.json)
+
+
+def judge(scenario: Any, result: Any, *, report: str | None, json_file: str | None,
+          how: str = "") -> int:
+    """Print the KPI table and every verdict, write the reports, and give the exit
+    code: the same for every runtime that plays a scenario (``carefleet ros sim`` too)."""
     kpis = compute_kpis(result, on_time_window=scenario.on_time_window)
     verdicts = [(e.name, *e.judge(kpis.get(e.kpi))) for e in scenario.expectations]
-    print(f"{scenario.name}: {scenario.ward.name}, {len(scenario.robots)} robots, seed {scenario.seed}")
+    print(f"{scenario.name}: {scenario.ward.name}, {len(scenario.robots)} robots, "
+          f"seed {scenario.seed}{how}")
     print(format_kpi_table(kpis))
     for happening in result.happenings:
         if happening.kind == "rejected":
             print(f"carefleet: warning: scenario step refused: {happening.text}", file=sys.stderr)
     for name, passed, detail in verdicts:
         print(f"{'PASS' if passed else 'FAIL'}  {name}  ({detail})")
-    if args.report:
-        print(f"report: {write_html(result, kpis, verdicts, args.report, on_time_window=scenario.on_time_window)}")
-    if args.json:
-        print(f"json: {write_json(result, kpis, verdicts, args.json)}")
+    if report:
+        print(f"report: {write_html(result, kpis, verdicts, report, on_time_window=scenario.on_time_window)}")
+    if json_file:
+        print(f"json: {write_json(result, kpis, verdicts, json_file)}")
     if not overall_passed(verdicts):
         failed = [name for name, passed, _ in verdicts if not passed]
         print(f"carefleet: expectation failed: {'; '.join(failed)}", file=sys.stderr)
