@@ -98,9 +98,11 @@ class PersonTrack:
 
     def __init__(self, key: int, camera: CameraState, frame_size: tuple[int, int]) -> None:
         self.key = key
-        self.tracker = FeatureTracker(camera.fall, camera.silhouette_scale, key)
-        self.machine = FallMachine(camera.camera_id, camera.fall, camera.config.zones,
-                                   frame_size, person=key)
+        silhouette = camera.config.fall
+        self.tracker = FeatureTracker(silhouette, camera.silhouette_scale, key)
+        self.machine = FallMachine(camera.camera_id, silhouette, camera.config.zones,
+                                   frame_size, person=key,
+                                   landmark_settings=camera.fall if camera.pose else None)
         self.features = Features(t=0.0, present=False)
         self.observation: Observation | None = None
         self.seen = False
@@ -123,7 +125,8 @@ class CameraState:
         self.pose = uses_pose(self.backend)
         fall = config.fall_for("pose" if self.pose else "opencv")
         self.fall = fall
-        """The fall thresholds in use (the pose backend has its own, see the config)."""
+        """The fall thresholds of the main backend: on the pose path the landmark ones
+        (see the config), which judge landmark geometry; silhouettes keep ``fall``."""
         # The pose path keeps the silhouette finder running beside the landmarks (about
         # 1 ms a frame against MediaPipe's 20): the silhouettes find every moving person,
         # the landmarks (one person) replace the silhouette geometry of the person they

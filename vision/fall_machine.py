@@ -1,11 +1,15 @@
-"""The fall state machine of one camera: upright -> descending -> down -> still -> alarm.
+"""The fall state machine of one person: upright -> descending -> down -> still -> alarm.
 
 A fall is a sequence, not a posture: a fast descent (``descend``), then a low or lying
 posture that lasts (``land``, which raises ``fall_detected``), then no movement
 (``settle``) for the inactivity time (``time_out``, which raises ``fall_confirmed``).
 Getting back up cancels at any point (``abort`` before landing, ``get_up`` after it,
 which raises ``recovered``). A slow lie-down never passes ``descend``, and a fast one
-that ends inside a bed or sofa zone is a ``rest``, not a fall.
+that ends inside a bed or sofa zone is a ``rest``, not a fall. A person who was lying
+or sitting in a bed zone and ends low on the floor outside it without standing up on
+the way has fallen out of bed (``leave_bed_to_floor``, which raises ``fall_detected``):
+they have no standing height of their own to measure a descent from. Each person a
+camera follows has their own machine.
 
 The rules that decide *when* to fire a trigger live in ``FallMachine.update``; the
 machine itself (states, transitions, which trigger raises which event) is data below.
@@ -20,7 +24,13 @@ from transitions import EventData, Machine
 from carefleet.machines import fire
 from carefleet.vision.config import FallSettings, Zone
 from carefleet.vision.events import EventKind, FallEvent
-from carefleet.vision.features import Features, is_collapsed, is_low, is_up
+from carefleet.vision.features import UPRIGHT_SHAPE, Features, is_collapsed, is_low, is_up
+
+#: Zones a person can fall out of onto the floor (``leave_bed_to_floor``), and how long
+#: they must have been lying or sitting there first (passing through one is not being
+#: in bed).
+BED_KINDS = ("bed", "sofa")
+BED_STAY_S = 1.0
 
 
 class FallState(Enum):
@@ -44,6 +54,7 @@ TRANSITIONS = [
     {"trigger": "abort", "source": S.DESCENDING, "dest": S.UPRIGHT},
     {"trigger": "rest", "source": S.DESCENDING, "dest": S.UPRIGHT},
     {"trigger": "land", "source": S.DESCENDING, "dest": S.DOWN},
+    {"trigger": "leave_bed_to_floor", "source": S.UPRIGHT, "dest": S.DOWN},
     {"trigger": "settle", "source": S.DOWN, "dest": S.STILL},
     {"trigger": "stir", "source": S.STILL, "dest": S.DOWN},
     {"trigger": "time_out", "source": S.STILL, "dest": S.ALARM},
@@ -53,6 +64,7 @@ TRANSITIONS = [
 #: The triggers that the orchestrator hears about.
 EVENT_OF_TRIGGER = {
     "land": EventKind.FALL_DETECTED,
+    "leave_bed_to_floor": EventKind.FALL_DETECTED,
     "time_out": EventKind.FALL_CONFIRMED,
     "get_up": EventKind.RECOVERED,
 }
@@ -63,10 +75,13 @@ class FallMachine:
 
     def __init__(self, camera_id: str, settings: FallSettings,
                  zones: tuple[Zone, ...] = (), frame_size: tuple[int, int] = (1, 1),
-                 person: int = 0) -> None:
+                 person: int = 0, landmark_settings: FallSettings | None = None) -> None:
+        """``settings`` judge silhouette geometry; ``landmark_settings`` (the pose path's
+        thresholds) judge the frames whose features come from landmarks."""
         self.camera_id = camera_id
         self.person = person
         self.settings = settings
+        self._by_source = (settings, landmark_settings or settings)
         self.zones = zones
         self.frame_size = frame_size
         self.state = FallState.UPRIGHT
@@ -82,6 +97,14 @@ class FallMachine:
         self._low_since: float | None = None
         self._up_since: float | None = None
         self._still_since = 0.0
+        self._in_bed_t: float | None = None
+        """When this person was last seen lying or sitting in a bed zone (None: not since
+        they last stood)."""
+        self._floor_since: float | None = None
+        self._bed_since: float | None = None
+        self._first_sight = True
+        """Until this person was first seen out of a bed zone: someone who appears in bed
+        (lying there since before the camera could tell them from the bed) was in bed."""
 
     # -- the machine -------------------------------------------------------------
     def fire(self, trigger: str) -> None:
@@ -101,6 +124,7 @@ class FallMachine:
         """Advance on one frame's features; returns the events raised by this frame."""
         self._events = []
         self._features = features
+        self.settings = self._by_source[features.landmarks]
         if features.present:
             self._track_posture(features)
             getattr(self, f"_while_{self.state.value}")(features)
@@ -125,6 +149,45 @@ class FallMachine:
             self._descent_t, self._peak_speed = f.t, f.drop_speed
             self._high_top = f.box[1] - f.drop * f.reference_height
             self.fire("descend")
+        elif self._left_bed_to_floor(f):
+            self._peak_speed = 2 * s.min_descent_speed  # the exit itself is the evidence
+            self.fire("leave_bed_to_floor")
+
+    def _left_bed_to_floor(self, f: Features) -> bool:
+        """Out of a bed (or sofa) zone and onto the floor without standing up between.
+
+        A person lying or sitting in bed has no standing height of their own, so a roll
+        off the bed onto the floor has no descent to measure. It is a fall all the same:
+        they were in a bed zone (not upright, for ``BED_STAY_S``, or from the moment
+        they were first seen: lying still there, they were part of the room), then, within
+        ``land_within_s`` of leaving
+        it and without standing up (``UPRIGHT_SHAPE`` tall) on the way, they lie low
+        outside every bed zone for ``down_hold_s``. Getting out of bed by standing up
+        beside it is not a fall; neither is sitting up in bed.
+        """
+        s = self.settings
+        in_bed = self._in_zone(f, kinds=BED_KINDS)
+        self._first_sight, first = False, self._first_sight
+        self._first_sight = first and in_bed  # still the first stretch in bed
+        standing = f.box[3] >= UPRIGHT_SHAPE * f.box[2]
+        if standing:
+            self._bed_since = self._in_bed_t = None
+        elif in_bed:
+            if self._bed_since is None:
+                self._bed_since = f.t
+            if f.t - self._bed_since >= BED_STAY_S or self._first_sight:
+                self._in_bed_t = f.t  # lay there a while, or was first seen there
+        else:
+            self._bed_since = None
+        if in_bed or self._in_bed_t is None or f.t - self._in_bed_t > s.land_within_s + s.down_hold_s:
+            self._floor_since = None
+            return False
+        if not is_low(f, s):
+            self._floor_since = None
+            return False
+        if self._floor_since is None:
+            self._floor_since = f.t
+        return f.t - self._floor_since >= s.down_hold_s
 
     def _while_descending(self, f: Features) -> None:
         s = self.settings
@@ -159,10 +222,11 @@ class FallMachine:
             return True
         return False
 
-    def _in_zone(self, f: Features) -> bool:
+    def _in_zone(self, f: Features, kinds: tuple[str, ...] | None = None) -> bool:
         x, y, w, h = f.box
         cx, cy = (x + w / 2) / self.frame_size[0], (y + h / 2) / self.frame_size[1]
-        return any(zone.contains(cx, cy) for zone in self.zones)
+        return any(zone.contains(cx, cy) for zone in self.zones
+                   if kinds is None or zone.kind in kinds)
 
     def _confidence(self, kind: EventKind) -> float:
         """How clear-cut the fall was: descent speed and how low the body ended up.

@@ -39,6 +39,15 @@ UPRIGHT_SHAPE = 1.3
 SPEED_SPAN_S = 0.4
 #: Frames whose heights must agree for a box to be steady (see ``steady_tolerance``).
 STEADY_FRAMES = 3
+#: Height/width from which a box is surely a person standing (adults 2.5-4 whatever their
+#: side to the camera; a person seated facing the camera 1.4-2): the body scale learns
+#: from steady boxes this tall ...
+STANDING_SHAPE = 2.2
+#: ... while walking (this share of its pixels moving): a box held still is no sample.
+WALKING_MOTION = 0.1
+#: A steady upright reference under this share of the camera's standing height at that
+#: place is not a standing body (someone seated facing the camera): the scale replaces it.
+SEATED_BELOW = 0.8
 #: Width over height of a standing body's box (arms down; 0.25-0.45 seen from any side):
 #: the area a person standing at the camera's scale would cover.
 STANDING_WIDTH = 0.3
@@ -46,6 +55,9 @@ STANDING_WIDTH = 0.3
 #: (the last frames of a fall are fast: a toppling body's head reaches 2-4 body heights
 #: a second), not a lost track: a person the background absorbs is one standing still.
 BODY_IN_MOTION = 0.3
+#: Share of ``min_body_area`` a box cut by the bottom edge of the view needs (the rest of
+#: the body is out of view).
+CUT_BODY_SHARE = 0.5
 #: Two observations further apart than this are not "one frame to the next" (a track
 #: break is judged between consecutive processed frames only).
 FRAME_GAP_S = 0.25
@@ -80,6 +92,8 @@ class Features:
     """The box touches the bottom edge of the frame: part of the body may be out of view."""
     track_break: bool = False
     """This frame started a new geometry history (a jump, not a movement)."""
+    landmarks: bool = False
+    """The geometry is of a landmark box (the pose path), not of a silhouette."""
 
 
 class FeatureTracker:
@@ -109,10 +123,10 @@ class FeatureTracker:
 
     def update(self, observation: Observation | None, t: float) -> Features:
         if observation is None:
-            return Features(t=t, present=False)
+            return Features(t=t, present=False, landmarks=not self.silhouette)
         broke = False
         if self._tops and t - self._tops[-1][0] > self.settings.descent_window_s:
-            self._new_track()  # a descent cannot be measured across a gap
+            self._new_history()  # a descent cannot be measured across a gap
         x, y, w, h = observation.box
         if self._previous is not None:
             if not overlaps(self._previous, observation.box):
@@ -126,7 +140,8 @@ class FeatureTracker:
         self._heights.append(h)
         self._recent_tops.append(y)
         steady = _median(self._heights)
-        reference = self._reference_height(t, steady, w * h, observation.box)
+        reference = self._reference_height(t, steady, w * h, observation.box,
+                                           observation.motion)
         drop, speed = self._descent(t, _median(self._recent_tops), reference)
         cut = self.scale is not None and y + h >= self.scale.height - 1
         return Features(t=t, present=True, box=observation.box, reference_height=reference,
@@ -134,7 +149,7 @@ class FeatureTracker:
                         area_ratio=w * h / max(self._reference_area, 1.0),
                         angle=observation.angle, drop=drop, drop_speed=speed,
                         motion=observation.motion, reference_kind=self._kind if reference
-                        else "", cut=cut, track_break=broke)
+                        else "", cut=cut, track_break=broke, landmarks=not self.silhouette)
 
     def _jumped(self, box: tuple[int, int, int, int]) -> bool:
         """A one-frame change no body makes: the area halves or doubles while an edge
@@ -170,7 +185,7 @@ class FeatureTracker:
         return high - low <= self.settings.steady_tolerance * high
 
     def _reference_height(self, t: float, steady: float, area: float,
-                          box: tuple[int, int, int, int]) -> float:
+                          box: tuple[int, int, int, int], motion: float = 0.0) -> float:
         """Tallest steady upright height in the window (``stood``); kept while lying.
 
         Until an upright posture has been seen (a person seated or in bed from the
@@ -184,29 +199,39 @@ class FeatureTracker:
         upright = steady * steady >= UPRIGHT_SHAPE * area  # height / width >= UPRIGHT_SHAPE
         if upright and self._is_steady():
             self._upright.append((t, steady, area))
-            if self.scale is not None:
+            if (self.scale is not None and steady * steady >= STANDING_SHAPE * area
+                    and motion >= WALKING_MOTION):
                 self.scale.learn(box, t, self.track)
         while self._upright and self._upright[0][0] < t - window:
             self._upright.popleft()
+        scaled = (self.scale.standing_height(box[1] + box[3])
+                  if self.scale is not None else None)
         if self._upright:
             _, self._reference, self._reference_area = max(self._upright, key=lambda u: u[1])
             self._kind = "stood"
-            return self._reference
         if self._kind == "stood":
-            return self._reference  # kept while lying (the window has moved on)
+            # kept while lying (the window has moved on); but an "upright" box well short
+            # of a standing body at this place was someone seated facing the camera
+            if scaled is not None and self._reference < SEATED_BELOW * scaled:
+                return self._scaled(scaled)
+            return self._reference
         cautious = steady if len(self._heights) >= STEADY_FRAMES else min(self._heights)
         if cautious > self._guess and cautious * cautious >= area:
             self._guess, self._guess_area = cautious, area
-        scaled = (self.scale.standing_height(box[1] + box[3])
-                  if self.scale is not None else None)
         if scaled is not None and scaled >= self._guess:
-            # the area of a body standing here: its height by about a quarter of it
-            self._reference, self._reference_area = scaled, scaled * scaled * STANDING_WIDTH
             self._kind = "scale"
-        elif self._guess > 0:
+            return self._scaled(scaled)
+        if self._guess > 0:
             self._reference, self._reference_area = self._guess, self._guess_area
             self._kind = "guess"
         return self._reference
+
+    def _scaled(self, height: float) -> float:
+        """The camera's scale as this person's reference (and the area of a body of that
+        height standing: its height by ``STANDING_WIDTH`` of it)."""
+        self._reference, self._reference_area = height, height * height * STANDING_WIDTH
+        self._kind = "scale"
+        return height
 
     def _descent(self, t: float, top: float, reference: float) -> tuple[float, float]:
         """Drop of the box top from its highest point in the window, and its peak speed.
@@ -236,9 +261,12 @@ def is_low(features: Features, settings: FallSettings) -> bool:
     """A whole body lying or collapsed: well under the upright height, or wider than tall.
 
     A box much smaller than the upright one is a part of the person (the only part that
-    differs from a background learnt while they stood still), not a body on the floor.
+    differs from a background learnt while they stood still), not a body on the floor;
+    but a box cut by the bottom edge of the view shows only what is still in view of a
+    body that fell towards the camera, so there half of ``min_body_area`` will do.
     """
-    return (features.area_ratio >= settings.min_body_area
+    needed = settings.min_body_area * (CUT_BODY_SHARE if features.cut else 1.0)
+    return (features.area_ratio >= needed
             and (features.height_ratio <= settings.down_height_ratio
                  or features.aspect >= settings.lying_aspect))
 

@@ -222,10 +222,13 @@ class PersonFinder:
                 for track, piece in self._split(labels, i, stats[i, :4], owners):
                     parts[track.id].append(piece)
                     extent[track.id] = _union_box(extent[track.id], cv2.boundingRect(piece))
-        # pieces around where a person is now, and touching nobody, are that person's limbs
+        # pieces around where a person is now, touching nobody and smaller than them, are
+        # that person's limbs (a body-sized one is somebody else)
+        areas = {track.id: cv2.countNonZero(track.mask) for track in self._tracks}
         for i in list(unclaimed):
             near = [track for track in self._tracks
-                    if overlaps(stats[i, :4], _surroundings(extent[track.id]))]
+                    if overlaps(stats[i, :4], _surroundings(extent[track.id]))
+                    and stats[i, cv2.CC_STAT_AREA] <= LIMB_SHARE * areas[track.id]]
             if near:
                 track = max(near, key=lambda k: _box_overlap(stats[i, :4], extent[k.id]))
                 parts[track.id].append(_component(labels, i))
@@ -289,8 +292,8 @@ class PersonFinder:
         """Whole-body motion replaces the silhouette; partial motion grows it.
 
         The held silhouette is the foreground inside a fixed *anchor* (the last
-        whole-body silhouette, dilated once, plus any part that moved since), less what
-        other people's moving silhouettes took this frame. It never grows by itself:
+        whole-body silhouette, dilated once, plus any part that moved since within reach
+        of it), less what other people's moving silhouettes took this frame. It never grows by itself:
         growing into adjacent foreground every frame would flood into the ghost a person
         leaves where they stood in the first frame. With no foreground left under the
         anchor the last silhouette is kept for ``lost_after_s`` (a flicker, a lighting
@@ -313,14 +316,18 @@ class PersonFinder:
         held = cv2.bitwise_and(held, cv2.bitwise_not(others))
         if cv2.countNonZero(held) < s.min_area * held.size:
             held = None
-        if live is not None and (held is None or cv2.countNonZero(live)
-                                 >= WHOLE_BODY_MOVING * cv2.countNonZero(held)):
+        if live is not None and (held is None or cv2.countNonZero(cv2.bitwise_and(
+                live, track.anchor)) >= WHOLE_BODY_MOVING * cv2.countNonZero(held)):
             track.anchor, track.mask, track.seen_t, track.moving = (cv2.dilate(live, _BODY),
                                                                     live, t, True)
         elif held is not None:
             if live is not None:
-                track.anchor = cv2.bitwise_or(track.anchor, cv2.dilate(live, _BODY))
-                held = cv2.bitwise_or(held, live)
+                # a still person's moving part is within reach of their anchor: what
+                # moves beyond it (a visitor beside them, someone passing) is not them
+                reach = cv2.dilate(track.anchor, _BODY)
+                part = cv2.bitwise_and(live, reach)
+                track.anchor = cv2.bitwise_or(track.anchor, cv2.dilate(part, _BODY))
+                held = cv2.bitwise_or(held, part)
             track.mask, track.seen_t, track.moving = held, t, False
         elif t - track.seen_t > s.lost_after_s:
             self._tracks.remove(track)
@@ -332,9 +339,9 @@ class PersonFinder:
 
         A body's pieces move apart and back (legs and torso of someone standing up, a
         head split off by a bright wall), so one person can briefly be two tracks; two
-        tracks are one body when their silhouettes overlap, or when one sits right above
-        the other in the same column of the view (people stand side by side, not on top
-        of each other)."""
+        tracks are one body when their silhouettes overlap, or when, both moving, one
+        is right above the other in the same column of the view (people walk side by
+        side, not on top of each other)."""
         for a in list(self._tracks):
             for b in list(self._tracks):
                 if a is b or a not in self._tracks or b not in self._tracks or a.id > b.id:
@@ -370,6 +377,9 @@ class PersonFinder:
 #: A blob not yet confirmed as a person is dropped when nothing in it has moved for
 #: this long (two or three frames): a ghost changes once, when the person leaves it.
 TENTATIVE_STILL_S = 0.2
+#: A moving piece near a person (not touching them) is one of their limbs only when it is
+#: smaller than this share of them; a bigger one is somebody else.
+LIMB_SHARE = 0.5
 #: A component belongs to a person when this share of it lies inside their anchor.
 SHARE_OF_PIECE = 0.2
 #: Two tracks whose silhouettes share this much of the smaller one are one person ...
@@ -395,8 +405,16 @@ def _gradient(grey: np.ndarray) -> np.ndarray:
 
 
 def _one_body(a: _Track, b: _Track) -> bool:
+    """Whether two tracks are one body: silhouettes that share most of the smaller one,
+    or, both moving, one right above the other in the same column (a still person and
+    someone passing behind or in front of them are two)."""
     ax, ay, aw, ah = a.box
     bx, by, bw, bh = b.box
+    if not (a.moving and b.moving):
+        if not overlaps(a.box, b.box):
+            return False
+        both = cv2.countNonZero(cv2.bitwise_and(a.mask, b.mask))
+        return both >= DUPLICATE * min(cv2.countNonZero(a.mask), cv2.countNonZero(b.mask))
     across = min(ax + aw, bx + bw) - max(ax, bx)
     if across < STACKED * min(aw, bw):
         return False

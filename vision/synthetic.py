@@ -21,6 +21,9 @@ WIDTH, HEIGHT, FPS = 320, 240, 15.0
 BODY_HEIGHT = 120  # pixels, standing, feet to top of head
 
 
+FLOOR_ROW = 205.0  # where the feet of a figure standing on the floor are
+
+
 @dataclass(frozen=True)
 class Pose:
     """Where the figure is at time ``t``: feet position, tilt and how much it folds."""
@@ -29,6 +32,24 @@ class Pose:
     x: float
     tilt: float = 0.0    # degrees from upright; 90 = lying along the floor
     fold: float = 1.0    # share of the standing height kept (0.6 seated, 0.5 bent)
+    y: float = FLOOR_ROW  # the feet's row: higher on a bed, further down nearer the camera
+
+
+@dataclass(frozen=True)
+class Furniture:
+    """A plain box in the room (a bed, a chair): ``(x, y, w, h)`` in pixels, a grey level."""
+
+    box: tuple[int, int, int, int]
+    grey: int = 150
+
+
+def room(seed: int = 1, furniture: tuple[Furniture, ...] = ()) -> np.ndarray:
+    """The empty room the figures are drawn in."""
+    frame = _room(seed)
+    for item in furniture:
+        x, y, w, h = item.box
+        cv2.rectangle(frame, (x, y), (x + w, y + h), (item.grey,) * 3, -1)
+    return frame
 
 
 def _room(seed: int = 1) -> np.ndarray:
@@ -40,8 +61,14 @@ def _room(seed: int = 1) -> np.ndarray:
     return room
 
 
-def _draw(frame: np.ndarray, pose: Pose) -> None:
-    feet = np.array([pose.x, 205.0])
+#: Figure colours (BGR body, head): the resident, then visitors and staff.
+COLOURS = (((40, 40, 60), (50, 60, 90)), ((70, 30, 20), (60, 70, 100)),
+           ((30, 60, 30), (50, 60, 90)))
+
+
+def _draw(frame: np.ndarray, pose: Pose, colour: int = 0) -> None:
+    body_colour, head_colour = COLOURS[colour % len(COLOURS)]
+    feet = np.array([pose.x, pose.y])
     length = BODY_HEIGHT * pose.fold
     angle = np.radians(pose.tilt)
     axis = np.array([np.sin(angle), -np.cos(angle)])  # from feet towards the head
@@ -50,8 +77,8 @@ def _draw(frame: np.ndarray, pose: Pose) -> None:
     head = feet + axis * (body_len + 10)
     width = 18 + 10 * (1.0 - pose.fold)  # a folded body bulges sideways
     cv2.ellipse(frame, (int(centre[0]), int(centre[1])), (int(width), int(body_len / 2)),
-                float(pose.tilt), 0, 360, (40, 40, 60), -1)
-    cv2.circle(frame, (int(head[0]), int(head[1])), 11, (50, 60, 90), -1)
+                float(pose.tilt), 0, 360, body_colour, -1)
+    cv2.circle(frame, (int(head[0]), int(head[1])), 11, head_colour, -1)
 
 
 def render(poses: list[Pose], seed: int = 1) -> list[tuple[np.ndarray, float]]:
@@ -62,22 +89,43 @@ def render(poses: list[Pose], seed: int = 1) -> list[tuple[np.ndarray, float]]:
 def frames(poses: list[Pose], seed: int = 1) -> Iterator[tuple[np.ndarray, float]]:
     """The same frames one at a time, drawn only when asked for (a camera watching a
     scene can stop as soon as it has seen enough)."""
-    room = _room(seed)
+    return people_frames([poses], seed)
+
+
+def render_people(people: list[list[Pose]], seed: int = 1,
+                  furniture: tuple[Furniture, ...] = ()) -> list[tuple[np.ndarray, float]]:
+    """Several figures in one room (each a list of key poses; the first is drawn last,
+    in front), with furniture; the clip lasts until the last key pose of any figure."""
+    return list(people_frames(people, seed, furniture))
+
+
+def people_frames(people: list[list[Pose]], seed: int = 1,
+                  furniture: tuple[Furniture, ...] = ()) -> Iterator[tuple[np.ndarray, float]]:
+    empty = room(seed, furniture)
     rng = np.random.default_rng(seed + 1)
-    n = int(round(poses[-1].t * FPS)) + 1
+    n = int(round(max(poses[-1].t for poses in people) * FPS)) + 1
     for i in range(n):
         t = i / FPS
-        k = max(j for j in range(len(poses)) if poses[j].t <= t + 1e-9)
-        a, b = poses[k], poses[min(k + 1, len(poses) - 1)]
-        u = 0.0 if b.t == a.t else min(1.0, (t - a.t) / (b.t - a.t))
-        pose = Pose(t, a.x + u * (b.x - a.x), a.tilt + u * (b.tilt - a.tilt),
-                    a.fold + u * (b.fold - a.fold))
-        frame = room.copy()
-        _draw(frame, pose)
+        frame = empty.copy()
+        for colour in reversed(range(len(people))):
+            pose = _at(people[colour], t)
+            if pose is not None:
+                _draw(frame, pose, colour)
         noisy = rng.standard_normal(frame.shape, dtype=np.float32)   # sensor noise, sigma 2
         noisy *= 2.0
         noisy += frame
         yield np.clip(noisy, 0, 255, out=noisy).astype(np.uint8), t
+
+
+def _at(poses: list[Pose], t: float) -> Pose | None:
+    """The figure's pose at ``t`` (linear between key poses); None before its first."""
+    if t < poses[0].t - 1e-9:
+        return None
+    k = max(j for j in range(len(poses)) if poses[j].t <= t + 1e-9)
+    a, b = poses[k], poses[min(k + 1, len(poses) - 1)]
+    u = 0.0 if b.t == a.t else min(1.0, (t - a.t) / (b.t - a.t))
+    return Pose(t, *(va + u * (vb - va) for va, vb in
+                     zip((a.x, a.tilt, a.fold, a.y), (b.x, b.tilt, b.fold, b.y))))
 
 
 def walk(t0: float, x0: float, t1: float, x1: float) -> list[Pose]:

@@ -119,3 +119,23 @@ def test_pose_threshold_mistakes_are_one_located_error(write_text, text, where, 
         load_camera_config(path)
     assert str(caught.value).startswith(str(path.parent / where))
     assert message in str(caught.value)
+
+
+def test_the_mounting_is_unknown_by_default_and_read_when_given(write_text):
+    assert not default_config().mounting.known
+    config = load_camera_config(write_text("mounting: {height_m: 2.4, tilt_deg: 20}\n"))
+    assert config.mounting.known and config.mounting.height_m == 2.4
+    assert config.mounting.vfov_deg == default_config().mounting.vfov_deg
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("mounting: {height_m: 2.4}\n", "mounting.tilt_deg", "give both height_m and tilt_deg"),
+    ("mounting: {height_m: 20, tilt_deg: 10}\n", "mounting.height_m", "at most 8"),
+    ("mounting: {heigth_m: 2}\n", "mounting.heigth_m", "unknown field"),
+    ("mounting: {height_m: 2.4, tilt_deg: 20, vfov_deg: 0}\n", "mounting.vfov_deg",
+     "at least 10"),
+])
+def test_mounting_mistakes_are_located(write_text, text, where, message):
+    with pytest.raises(InputError) as caught:
+        load_camera_config(write_text(text))
+    assert where in str(caught.value) and message in str(caught.value)

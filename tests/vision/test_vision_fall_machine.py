@@ -157,3 +157,58 @@ def test_every_transition_is_reachable_from_its_sources():
             machine.state = source
             machine.fire(transition["trigger"])
             assert machine.state is transition["dest"]
+
+
+BED = Zone(name="bed", kind="bed", polygon=((0.5, 0.3), (1.0, 0.3), (1.0, 0.7), (0.5, 0.7)))
+IN_BED = dict(box=(180, 90, 110, 30), height_ratio=1.0, aspect=3.7, motion=0.05)   # lying
+ON_FLOOR = dict(box=(60, 190, 110, 30), height_ratio=1.0, aspect=3.7, motion=0.1)
+BESIDE_BED = dict(box=(120, 80, 40, 120), height_ratio=1.0, aspect=0.33, motion=0.1)
+
+
+def in_bed_machine() -> FallMachine:
+    return FallMachine("cam", S, (BED,), frame_size=(320, 240))
+
+
+def test_leaving_a_bed_to_the_floor_without_standing_up_is_a_fall():
+    """No standing height, no descent: in bed, then lying on the floor outside it."""
+    machine = in_bed_machine()
+    frames = [f(i * 0.1, **IN_BED) for i in range(20)]
+    frames += [f(2.0 + i * 0.1, **ON_FLOOR) for i in range(10)]
+    events = feed(machine, frames)
+    assert [e.kind for e in events] == [EventKind.FALL_DETECTED]
+    assert events[0].t == pytest.approx(2.0 + S.down_hold_s, abs=0.11)
+    assert machine.state is FallState.DOWN
+
+
+def test_standing_up_beside_the_bed_then_lying_on_the_floor_needs_a_descent():
+    machine = in_bed_machine()
+    frames = [f(i * 0.1, **IN_BED) for i in range(20)]
+    frames += [f(2.0 + i * 0.1, **BESIDE_BED) for i in range(10)]
+    frames += [f(3.0 + i * 0.1, **ON_FLOOR) for i in range(10)]   # slowly: no fast drop
+    assert feed(machine, frames) == []
+
+
+def test_lying_on_the_floor_long_after_leaving_the_bed_is_not_this_rule():
+    machine = in_bed_machine()
+    frames = [f(i * 0.1, **IN_BED) for i in range(20)]
+    frames += [f(2.0 + S.land_within_s + S.down_hold_s + 0.5 + i * 0.1, **ON_FLOOR)
+               for i in range(10)]
+    assert feed(machine, frames) == []
+
+
+def test_someone_first_seen_in_bed_was_in_bed():
+    """Lying still there since before the camera could tell them from the bed, they are
+    found only when they move: the first sight of them in the bed zone counts."""
+    machine = in_bed_machine()
+    frames = [f(0.0, **IN_BED), f(0.1, **IN_BED)]
+    frames += [f(0.5 + i * 0.1, **ON_FLOOR) for i in range(10)]
+    assert [e.kind for e in feed(machine, frames)] == [EventKind.FALL_DETECTED]
+
+
+def test_passing_through_a_bed_zone_is_not_being_in_bed():
+    machine = in_bed_machine()
+    crouched = dict(IN_BED, aspect=0.9, box=(200, 90, 40, 44))     # not upright, briefly
+    frames = [f(i * 0.1, **crouched) for i in range(5)]
+    frames = [f(-1.0, **ON_FLOOR)] + frames                         # seen before, elsewhere
+    frames += [f(0.6 + i * 0.1, **ON_FLOOR) for i in range(10)]
+    assert feed(machine, frames) == []

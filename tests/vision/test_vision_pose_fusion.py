@@ -71,3 +71,18 @@ def test_where_the_landmarks_lose_the_person_the_silhouette_still_sees_the_fall(
 
 def test_a_standing_person_seen_by_pose_vetoes_the_silhouette(fake_pose, clips):
     assert run(fake_pose(_StandingPose), clips["fall"]) == []
+
+
+class _SomeoneElse(_FakePose):
+    box = (5, 5, 30, 90)  # an upright person in the corner, where the silhouettes see nobody
+
+
+def test_landmarks_on_someone_else_leave_the_falling_persons_silhouette_alone(fake_pose, clips):
+    """MediaPipe follows one person; a fall by another is seen by the silhouettes, with
+    that person's own fall state."""
+    det = fake_pose(_SomeoneElse)
+    events = run(det, clips["fall"])
+    assert [e.kind for e in events][:1] == [EventKind.FALL_DETECTED]
+    people = det.camera("cam").people
+    assert events[0].person != 0 and people[0].features.box == _SomeoneElse.box
+    assert people[0].machine.state.value == "upright"
