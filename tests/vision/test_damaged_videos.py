@@ -106,7 +106,8 @@ def test_eval_reports_clips_cut_short_apart_and_scores_the_rest(damaged, tmp_pat
                       "fall_corrupt.avi,fall,39\nfall_truncated.avi,fall,39\nsit.avi,adl,\n"
                       "fall_stub.avi,fall,39\n")
     out, report = tmp_path / "figures.json", tmp_path / "report.html"
-    code = main(["vision", "eval", str(damaged), "--labels", str(labels), "--json", str(out),
+    code = main(["vision", "eval", str(damaged), "--labels", str(labels), "--backend", "opencv",
+                 "--json", str(out),
                  "--report", str(report)])
     captured = capsys.readouterr()
     assert code == 0

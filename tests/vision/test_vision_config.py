@@ -12,7 +12,7 @@ from carefleet.vision.config import default_config, load_camera_config
 
 def test_the_packaged_defaults_load_and_are_consistent():
     config = default_config()
-    assert config.backend == "opencv" and config.zones == ()
+    assert config.backend == "auto" and config.zones == ()
     assert config.fall.recover_height_ratio > config.fall.down_height_ratio
 
 

@@ -1,4 +1,4 @@
-"""The whole pipeline on synthetic clips: which scenes raise which events."""
+"""The whole pipeline on synthetic clips (the OpenCV path): which scenes raise which events."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from carefleet.vision.detector import Detector
 from carefleet.vision.events import EventKind
 from carefleet.vision.fall_machine import FallState
 from vision_clips import run
-from vision_clips import BED_ZONE, HEIGHT, WIDTH
+from vision_clips import BED_ZONE, HEIGHT, OPENCV, WIDTH
 
 
 def kinds(events):
@@ -22,7 +22,7 @@ def kinds(events):
 
 
 def test_a_fall_is_detected_then_confirmed_after_inactivity(clips):
-    events = run(Detector(), clips["fall"])
+    events = run(Detector(OPENCV), clips["fall"])
     assert kinds(events) == [EventKind.FALL_DETECTED, EventKind.FALL_CONFIRMED]
     detected, confirmed = events
     assert 3.2 <= detected.t <= 4.5  # the fall ends at 3.2 s
@@ -33,18 +33,18 @@ def test_a_fall_is_detected_then_confirmed_after_inactivity(clips):
 
 
 def test_the_snapshot_is_a_silhouette_not_the_frame(clips):
-    detected = run(Detector(), clips["fall"])[0]
+    detected = run(Detector(OPENCV), clips["fall"])[0]
     image = cv2.imdecode(np.frombuffer(detected.snapshot, np.uint8), cv2.IMREAD_UNCHANGED)
     assert image.ndim == 2 and set(np.unique(image)) <= {0, 255}
 
 
 def test_no_snapshot_when_configured_off(clips):
-    detector = Detector(replace(default_config(), snapshot="none"))
+    detector = Detector(replace(OPENCV, snapshot="none"))
     assert run(detector, clips["fall"])[0].snapshot is None
 
 
 def test_getting_up_after_a_fall_is_a_recovery(clips):
-    detector = Detector()
+    detector = Detector(OPENCV)
     events = run(detector, clips["fall_and_get_up"])
     assert kinds(events) == [EventKind.FALL_DETECTED, EventKind.RECOVERED]
     assert detector.camera("cam").state is FallState.UPRIGHT
@@ -52,19 +52,19 @@ def test_getting_up_after_a_fall_is_a_recovery(clips):
 
 @pytest.mark.parametrize("scene", ["sit", "bend"])
 def test_everyday_movements_raise_nothing(clips, scene):
-    assert run(Detector(), clips[scene]) == []
+    assert run(Detector(OPENCV), clips[scene]) == []
 
 
 def test_lying_down_in_a_bed_zone_is_not_a_fall(clips):
     bed = Zone(name="bed 1", kind="bed", polygon=tuple(map(tuple, BED_ZONE)))
-    with_bed = Detector(replace(default_config(), zones=(bed,)))
+    with_bed = Detector(replace(OPENCV, zones=(bed,)))
     assert run(with_bed, clips["lie_on_bed"]) == []
     # the same scene without the zone is a fall: the zone is what makes the difference
-    assert kinds(run(Detector(), clips["lie_on_bed"]))[:1] == [EventKind.FALL_DETECTED]
+    assert kinds(run(Detector(OPENCV), clips["lie_on_bed"]))[:1] == [EventKind.FALL_DETECTED]
 
 
 def test_cameras_keep_separate_state(clips):
-    detector = Detector()
+    detector = Detector(OPENCV)
     events = []
     for (fall, t), (sit, _) in zip(clips["fall"], clips["sit"]):
         events += detector.process("ward-a", fall, t)
@@ -75,13 +75,13 @@ def test_cameras_keep_separate_state(clips):
 
 def test_boxes_are_in_the_original_frame_pixels(clips):
     big = [(cv2.resize(f, (WIDTH * 2, HEIGHT * 2)), t) for f, t in clips["fall"]]
-    small_box = run(Detector(), clips["fall"])[0].box
-    big_box = run(Detector(), big)[0].box
+    small_box = run(Detector(OPENCV), clips["fall"])[0].box
+    big_box = run(Detector(OPENCV), big)[0].box
     assert all(abs(b - 2 * s) <= 8 for b, s in zip(big_box, small_box))
 
 
 def test_frames_over_the_processing_rate_are_skipped(clips):
-    detector = Detector(replace(default_config(), fps=5.0))
+    detector = Detector(replace(OPENCV, fps=5.0))
     processed = []
     for frame, t in clips["sit"][:31]:  # 2 s at 15 fps
         detector.process("cam", frame, t)
@@ -93,7 +93,7 @@ def test_frames_over_the_processing_rate_are_skipped(clips):
                                    np.zeros((240, 320, 3), np.float32),
                                    np.zeros((0, 0, 3), np.uint8)])
 def test_a_corrupt_frame_is_the_sources_fault_and_changes_nothing(clips, frame):
-    detector = Detector()
+    detector = Detector(OPENCV)
     good, t = clips["sit"][0]
     detector.process("cam", good, t)
     with pytest.raises(SourceError, match="camera cam: expected a BGR uint8 image"):
@@ -102,7 +102,7 @@ def test_a_corrupt_frame_is_the_sources_fault_and_changes_nothing(clips, frame):
 
 
 def test_time_going_backwards_is_refused(clips):
-    detector = Detector()
+    detector = Detector(OPENCV)
     frame, _ = clips["sit"][0]
     detector.process("cam", frame, 5.0)
     with pytest.raises(SourceError, match="before the previous frame"):

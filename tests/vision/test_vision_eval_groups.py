@@ -65,7 +65,8 @@ def two_datasets(tmp_path_factory, clips) -> Path:
 def test_eval_reports_per_dataset_and_leave_one_out(two_datasets, tmp_path, capsys):
     out, report = tmp_path / "figures.json", tmp_path / "report.html"
     assert main(["vision", "eval", str(two_datasets), "--labels",
-                 str(two_datasets / "labels.csv"), "--holdout", "dataset", "--holdout", "room",
+                 str(two_datasets / "labels.csv"), "--backend", "opencv",
+                 "--holdout", "dataset", "--holdout", "room",
                  "--room", "beta/*=the beta room", "--json", str(out),
                  "--report", str(report)]) == 0
     text = capsys.readouterr().out

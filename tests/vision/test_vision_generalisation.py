@@ -22,7 +22,7 @@ from carefleet.vision.features import Features, FeatureTracker, is_low
 from carefleet.vision.person import Observation
 from carefleet.vision.scale import BodyScale
 from carefleet.vision.synthetic import FLOOR_ROW, Pose, render_people, walk
-from vision_clips import BED_ON_RIGHT, SYNTHETIC_MOUNTING, render_hard, run
+from vision_clips import BED_ON_RIGHT, OPENCV, SYNTHETIC_MOUNTING, render_hard, run
 
 S = default_config().fall
 BED = Zone(name="bed", kind="bed", polygon=tuple(map(tuple, BED_ON_RIGHT)))
@@ -33,7 +33,8 @@ def kinds(events):
 
 
 def detector(**changes) -> Detector:
-    return Detector(replace(default_config(), **changes))
+    """The packaged defaults on the silhouette path (see ``vision_clips.OPENCV``)."""
+    return Detector(replace(OPENCV, **changes))
 
 
 @pytest.fixture(scope="module")

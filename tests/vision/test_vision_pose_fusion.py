@@ -1,7 +1,7 @@
 """The pose path without mediapipe: its own thresholds, and the fusion with silhouettes.
 
-MediaPipe is an optional extra (not installed for the test suite), so a fake pose
-backend stands in for it; what is tested is what the detector does with its findings.
+A fake pose backend stands in for MediaPipe (which finds nobody in the drawn figures
+anyway); what is tested is what the detector does with its findings.
 """
 
 from __future__ import annotations
@@ -86,3 +86,30 @@ def test_landmarks_on_someone_else_leave_the_falling_persons_silhouette_alone(fa
     people = det.camera("cam").people
     assert events[0].person != 0 and people[0].features.box == _SomeoneElse.box
     assert people[0].machine.state.value == "upright"
+
+
+def test_the_default_is_the_pose_path_where_mediapipe_is_installed(monkeypatch):
+    assert default_config().backend == "auto"
+    monkeypatch.setattr(pose, "available", lambda: True)
+    monkeypatch.setattr(pose, "PoseBackend", _FakePose)
+    assert Detector().camera("cam").pose
+
+
+def test_the_default_falls_back_to_opencv_alone_where_mediapipe_is_missing(monkeypatch):
+    monkeypatch.setattr(pose, "available", lambda: False)
+    camera = Detector().camera("cam")
+    assert not camera.pose and camera.fall == default_config().fall
+
+
+def test_a_mediapipe_that_cannot_load_is_opencv_by_default_and_an_error_when_asked(monkeypatch):
+    from carefleet.errors import InputError
+
+    class _Broken:
+        def __init__(self, *args, **kwargs):
+            raise ImportError("No module named 'google.protobuf'")
+
+    monkeypatch.setattr(pose, "available", lambda: True)
+    monkeypatch.setattr(pose, "PoseBackend", _Broken)
+    assert not Detector().camera("cam").pose
+    with pytest.raises(InputError, match="cannot load mediapipe: No module named"):
+        Detector(replace(default_config(), backend="pose")).camera("cam")
