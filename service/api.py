@@ -20,6 +20,7 @@ import time
 from datetime import datetime, time as clock_time
 from pathlib import Path as PathLib
 from enum import Enum
+from functools import cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -31,7 +32,7 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from carefleet import __version__
+from carefleet import __version__, messages
 from carefleet.errors import CareFleetError, CoreFault, InputError, RobotError, StoreError
 from carefleet.messages import render
 from carefleet.orchestrator.events import (DeviceEvent, RobotHeld, ScheduleChanged,
@@ -562,12 +563,27 @@ def create_app(service: WardService, *, throttle: LoginThrottle | None = None) -
             unsubscribe()
 
     # -- the dashboard and the call page (static files in the package) ----------------
+    @app.get("/i18n.json", include_in_schema=False)
+    def page_texts() -> dict[str, dict[str, str]]:
+        return page_strings()
+
     @app.get("/call/{room}", include_in_schema=False)
     def call_page(room: Annotated[str, Path(max_length=80)]) -> FileResponse:
         return FileResponse(STATIC / "call.html")
 
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
     return app
+
+
+@cache
+def page_strings() -> dict[str, dict[str, str]]:
+    """The pages' texts per language: their own (``static/i18n.json``) and, as ``msg.<key>``,
+    every staff message from ``carefleet/strings``, so alerts read on the page exactly as the
+    service words them and the two tables cannot drift apart."""
+    pages = json.loads((STATIC / "i18n.json").read_text(encoding="utf-8"))
+    return {lang: texts | {f"msg.{key}": messages.catalogue(lang).get(key) or english
+                           for key, english in messages.catalogue(messages.DEFAULT_LANGUAGE).items()}
+            for lang, texts in pages.items()}
 
 
 def _offer(queue: asyncio.Queue, message: dict[str, Any]) -> None:
