@@ -41,6 +41,7 @@ from carefleet.orchestrator.host import Change, Handled
 from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, parse_clock,
                                               schedule_record)
 from carefleet.service.accounts import AuthError, LoginThrottle, Principal
+from carefleet.service.devices_api import devices_router
 from carefleet.service.ward import WardService
 from carefleet.simulation.kpi import live_kpis
 
@@ -561,6 +562,8 @@ def create_app(service: WardService, *, throttle: LoginThrottle | None = None) -
             return
         finally:
             unsubscribe()
+
+    app.include_router(devices_router(service))
 
     # -- the dashboard and the call page (static files in the package) ----------------
     @app.get("/i18n.json", include_in_schema=False)

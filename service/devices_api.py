@@ -16,13 +16,9 @@
 
 Routes are declared in closures, so this module does not use ``from __future__ import
 annotations`` (FastAPI must resolve ``Depends(reader)`` at definition time).
-
-The ``DeviceManager`` is the service's (``service.devices``) when it has one; otherwise
-this makes one from ``config`` (or the site's ``devices`` section) and starts it.
 """
 
 import asyncio
-import atexit
 import time
 from typing import Annotated, Any
 
@@ -32,8 +28,6 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from carefleet.devices import protocol
-from carefleet.devices.config import DeviceConfig
-from carefleet.devices.manager import DeviceManager
 from carefleet.devices.protocol import Refused
 from carefleet.errors import IllegalTransition, InputError
 from carefleet.service.accounts import AuthError, Principal
@@ -64,26 +58,11 @@ _CLAIM_BODY = {"requestBody": {"required": True, "content": {"application/json":
         "at": {"type": "number"}, "nonce": {"type": "string"}}}}}}}
 
 
-def manager_for(service: Any, config: DeviceConfig | None = None) -> DeviceManager:
-    """The service's device manager, made and started on first use."""
-    manager = getattr(service, "devices", None)
-    if isinstance(manager, DeviceManager):
-        return manager
-    site = service.site
-    config = config or getattr(site, "devices", None) or DeviceConfig()
-    manager = DeviceManager(site.ward, str(service.store_path), service.post, config=config,
-                            ward_clock=service.clock.now)
-    manager.start()
-    atexit.register(manager.stop)
-    service.devices = manager
-    return manager
-
-
-def devices_router(service: Any, config: DeviceConfig | None = None) -> APIRouter:
-    """The ``/api/devices`` routes for one ``WardService``."""
+def devices_router(service: Any) -> APIRouter:
+    """The ``/api/devices`` routes for one ``WardService`` and its ``DeviceManager``."""
     from carefleet.service.api import ERROR_RESPONSES, ApiError   # api imports this module
 
-    manager = manager_for(service, config)
+    manager = service.devices
     router = APIRouter(prefix="/api/devices", tags=["devices"], responses=ERROR_RESPONSES)
     bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
@@ -105,11 +84,7 @@ def devices_router(service: Any, config: DeviceConfig | None = None) -> APIRoute
 
     def admin(token: Annotated[str | None, Depends(bearer)]) -> Principal:
         who = principal(token)
-        try:
-            ok = who.can("manage_devices")
-        except ValueError:                  # accounts.py has no manage_devices action yet
-            ok = who.can("manage_users")
-        if not ok:
+        if not who.can("manage_devices"):
             raise ApiError(403, f"a {who.role} may not pair or unpair devices")
         return who
 
@@ -232,4 +207,4 @@ def devices_router(service: Any, config: DeviceConfig | None = None) -> APIRoute
     return router
 
 
-__all__ = ["devices_router", "manager_for"]
+__all__ = ["devices_router"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from carefleet.devices.config import DeviceConfig, read_device_config
 from carefleet.errors import InputError
 from carefleet.maps import load_ward
 from carefleet.maps.model import Ward
@@ -111,6 +112,7 @@ class Site:
     listen_port: int = DEFAULT_PORT
     alerts: EscalationPolicy = EscalationPolicy()
     token_ttl: float = DEFAULT_TOKEN_TTL    # seconds a staff login token stays valid
+    devices: DeviceConfig = DeviceConfig()  # the ward's devices: allow-list, rules, discovery
     description: str = ""
 
 
@@ -133,7 +135,7 @@ def load_site(path: str | Path) -> Site:
     path = Path(path)
     top = Reader(str(path), load_yaml(path))
     top.only("name", "description", "ward", "fleet", "schedules", "cameras", "store",
-             "language", "listen", "alerts", "token_ttl")
+             "language", "listen", "alerts", "token_ttl", "devices")
     name = top.str("name")
     top.get("ward")                          # a live site names its ward: no default
     ward_file = ward_path(top, path.parent)
@@ -148,7 +150,9 @@ def load_site(path: str | Path) -> Site:
         store=_store(top, path.parent),
         language=top.str("language", DEFAULT_LANGUAGE, choices=LANGUAGES),
         listen_host=host, listen_port=port, alerts=_alerts(top),
-        token_ttl=top.convert("token_ttl", _duration, DEFAULT_TOKEN_TTL))
+        token_ttl=top.convert("token_ttl", _duration, DEFAULT_TOKEN_TTL),
+        devices=read_device_config(top.mapping("devices"), ward, path.parent)
+        if "devices" in top else DeviceConfig())
 
 
 # -- drivers ------------------------------------------------------------------

@@ -4,7 +4,8 @@
 owns no decisions (the core does) and no loop of its own (the host's ``run_forever``
 runs on a thread here): it builds the host from a site file, builds each robot's
 driver (``module:Class`` with its parameters, or a simulated robot on the same clock),
-watches the site's cameras with the fall core, and stops everything cleanly.
+watches the site's cameras with the fall core, runs its devices (``DeviceManager``:
+discovery, pairing, signed events, rules, health) and stops everything cleanly.
 Blocking work (SQLite commits, driver calls, video) happens on the host's and the
 cameras' threads, never on the web server's event loop.
 """
@@ -15,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from carefleet.devices.manager import DeviceManager
 from carefleet.errors import CareFleetError, InputError, SourceError
 from carefleet.orchestrator.core import Orchestrator, Policy
 from carefleet.orchestrator.events import DeviceEvent, Event, FallDetected
@@ -48,6 +50,8 @@ class WardService:
         self._reader = TaskStore(self.store_path, writer=False)
         self._reader_lock = threading.Lock()
         self.camera_state: dict[str, str] = {c.id: "starting" for c in site.cameras}
+        self.devices = DeviceManager(site.ward, str(self.store_path), self.host.post,
+                                     config=site.devices, ward_clock=self.clock.now)
         for spec in site.robots:
             self.host.drivers[spec.id] = self._driver(spec)
 
@@ -80,6 +84,7 @@ class WardService:
             self.host.ask_status(robot_id)
         for camera in self.site.cameras:
             self._spawn(f"camera {camera.id}", self._watch_camera, camera)
+        self.devices.start()
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -88,6 +93,7 @@ class WardService:
 
     def stop(self) -> None:
         """Stop taking events, let the host finish the one in hand, close the store."""
+        self.devices.stop()
         self._stop.set()
         self.host.wake()
         for thread in self._threads:

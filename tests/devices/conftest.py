@@ -2,8 +2,9 @@
 
 - ``ward``: a real host and orchestrator core for the demo site on a virtual clock, with
   a ``DeviceManager`` posting to it (in-process: time is the clock's, nothing sleeps);
-- ``served``: a real ``carefleet serve`` process with the device routes (``serve_devices.py``),
-  on 127.0.0.1 and a free port, with an admin (``ada``) and a nurse (``nora``) logged in;
+- ``served``: a real ``carefleet serve SITE`` process, SITE being the demo site with the
+  test's ``devices:`` section, on 127.0.0.1 and a free port, with an admin (``ada``) and a
+  nurse (``nora``) logged in;
 - ``run``: runs a coroutine to completion (the simulators are asyncio).
 
 Every wait has a deadline and polls a condition; none sleeps a fixed time for correctness.
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import yaml
 
 from carefleet.devices.config import DeviceConfig, load_device_config
 from carefleet.devices.manager import DeviceManager
@@ -195,15 +197,19 @@ def start_served(folder: Path, devices: str, *, speed: float = 1.0) -> Served:
     """A running ward in ``folder`` with the device routes and ``devices`` as its
     ``devices:`` section; users ``ada`` (admin) and ``nora`` (nurse) are logged in."""
     store = folder / "ward.db"
-    config = folder / "devices.yaml"
-    config.write_text(devices)
+    section = yaml.safe_load(devices) or {}
+    if set(section) == {"devices"}:
+        section = section["devices"]
+    site = yaml.safe_load(DEMO_SITE.read_text(encoding="utf-8")) | {"devices": section}
+    site_file = folder / "site.yaml"
+    site_file.write_text(yaml.safe_dump(site, allow_unicode=True, sort_keys=False))
     for name, role in (("ada", "admin"), ("nora", "nurse")):
         add_user(store, name, role)
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "serve_devices.py"), "--devices", str(config),
-         "--store", str(store), "--port", str(port), "--speed", str(speed)],
+        [*CARE, "serve", str(site_file), "--store", str(store), "--port", str(port),
+         "--speed", str(speed)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
     lines: list[str] = []
     deadline = time.monotonic() + 60
