@@ -1,9 +1,10 @@
 """Ward devices in a simulated day: the real device manager on the simulation's clock.
 
-``DeviceDay.attach(simulation, config, happenings)`` puts the devices of a scenario into a
-running ``Simulation`` through its public surface only (``schedule(at, action)``, its
-host's ``post`` and change feed, its store file): no sockets and no wall clock, so a
-night with devices runs in seconds and the same every time.
+``DeviceDay.attach(simulation, config)`` puts the devices of a scenario (its ``devices:``
+section) into a ``Simulation`` through its public surface only (``schedule(at, action)``,
+its host's ``post`` and change feed, its store file): no sockets and no wall clock, so a
+night with devices runs in seconds and the same every time. The simulation hands the
+scenario's device happenings to ``happen``.
 
 Everything real is kept: the allow-listed devices are paired through ``Pairings`` as if
 discovery had seen them at the start, claim their keys, sign every event with them and
@@ -26,7 +27,7 @@ on the day (``stage_times``), for the simulation's report.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -105,10 +106,8 @@ class DeviceDay:
     received: list[Received] = field(default_factory=list)
 
     @classmethod
-    def attach(cls, simulation: Any, config: DeviceConfig,
-               happenings: Iterable[Any] = ()) -> DeviceDay:
-        """Devices into ``simulation`` (before ``run()``); ``happenings`` are scenario
-        happenings (``kind`` in ``SCENARIO_KINDS``, ``at``, ``args``)."""
+    def attach(cls, simulation: Any, config: DeviceConfig) -> DeviceDay:
+        """Devices into ``simulation`` (before ``run()``)."""
         clock = simulation.clock.now
         manager = DeviceManager(simulation.scenario.ward, str(simulation.db_path),
                                 simulation.host.post, config=config, ward_clock=clock,
@@ -124,9 +123,6 @@ class DeviceDay:
             offset = interval * i / max(1, len(day.devices))      # staggered, like real ones
             simulation.schedule(start + offset, lambda d=device_id: day._beat(d))
         simulation.schedule(start, day._watch)
-        for happening in happenings:
-            if happening.kind in SCENARIO_KINDS:
-                simulation.schedule(happening.at, lambda h=happening: day.happen(h.kind, h.args))
         return day
 
     # -- the simulated devices ---------------------------------------------------------
@@ -170,6 +166,7 @@ class DeviceDay:
             self.simulation.schedule(self.simulation.now + every, self._watch)
 
     def happen(self, kind: str, args: Mapping[str, Any]) -> Received | None:
+        """One scripted device happening (``kind`` in ``SCENARIO_KINDS``) now."""
         device_id = args["device"]
         sim = self.devices[device_id]
         if kind == "device":
@@ -225,69 +222,3 @@ class DeviceDay:
 
     def close(self) -> None:
         self.manager.stop()
-
-
-# -- until scenario files read devices themselves -----------------------------------------
-def load_with_devices(path: Any) -> tuple[Any, DeviceConfig | None, list[Any]]:
-    """``(scenario, devices config, device happenings)`` from a scenario file that has a
-    ``devices:`` section and device happenings, for as long as ``load_scenario`` refuses
-    them: the rest of the file is loaded by ``load_scenario`` itself (from a copy without
-    the device parts, so its own mistakes are reported against that copy)."""
-    import re
-    import tempfile
-    from datetime import datetime, timedelta, time as clock
-    from pathlib import Path
-    from zoneinfo import ZoneInfo
-
-    import yaml
-
-    from carefleet.maps import load_ward
-    from carefleet.simulation.scenario import Happening, load_scenario, ward_path
-    from carefleet.yamlfile import load_yaml
-
-    path = Path(path)
-    raw = load_yaml(path)
-    top = Reader(str(path), raw)
-    ward = load_ward(ward_path(top, path.parent))
-    config = read_scenario_devices(top, ward)
-    zone = ZoneInfo(ward.timezone)
-    kept, happenings = [], []
-    start: datetime | None = None
-    for entry in top.items("events", []):
-        kind = entry.str("kind")
-        if kind not in SCENARIO_KINDS:
-            kept.append(_plain(entry.data))
-            continue
-        entry.only("at", "kind", *SCENARIO_KINDS[kind])
-        if start is None:
-            day = datetime.strptime(str(top.get("date", "2026-12-01")), "%Y-%m-%d").date()
-            hours, minutes = str(top.get("start", "00:00")).split(":")
-            start = datetime.combine(day, clock(int(hours), int(minutes)), zone)
-        match = re.fullmatch(r"(?:(\d+)d\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?",
-                             str(entry.get("at")).strip())
-        if not match:
-            raise entry.error("at", f"'{entry.get('at')}' is not a time like 12:10 or "
-                              "'1d 03:00'")
-        moment = datetime.combine(start.date() + timedelta(days=int(match[1] or 0)),
-                                  clock(int(match[2]), int(match[3]), int(match[4] or 0)), zone)
-        if moment < start:
-            raise entry.error("at", f"{entry.get('at')} is before the scenario starts")
-        happenings.append(Happening(at=moment.timestamp(), kind=kind,
-                                    args=check_happening(entry, kind, config), line=entry.line))
-    rest = {k: _plain(v) for k, v in raw.items() if k != "devices"}
-    rest["events"] = kept
-    if not re.fullmatch(r"[A-Za-z0-9_]+", str(rest.get("ward", "demo_ward"))):
-        rest["ward"] = str(ward_path(top, path.parent))
-    with tempfile.TemporaryDirectory(prefix="carefleet-devices-") as folder:
-        copy = Path(folder) / path.name
-        copy.write_text(yaml.safe_dump(rest, sort_keys=False), encoding="utf-8")
-        scenario = load_scenario(copy)
-    return replace(scenario, source=str(path)), config, sorted(happenings, key=lambda h: h.at)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

@@ -38,6 +38,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
 from carefleet.files import write_atomically  # noqa: E402
+from carefleet.orchestrator.alerts import STAGES  # noqa: E402
 from carefleet.simulation.kpi import (KPI_DEFINITIONS, NOT_WORKING, Kpis,  # noqa: E402
                                       delivery_latencies, format_value, robot_utilisation)
 from carefleet.simulation.result import Happening, Segment, SimResult  # noqa: E402
@@ -62,7 +63,8 @@ UNKNOWN_ACTIVITY_COLOUR = "#c9a0dc"
 
 #: happening kind -> marker colour; anything else is drawn in grey.
 HAPPENING_COLOURS = {"fall": "#d62728", "camera": "#e377c2", "missed": "#8c564b",
-                     "fault": "#1a1a1a", "restart": "#6a3d9a", "closure": "#ff7f0e"}
+                     "fault": "#1a1a1a", "restart": "#6a3d9a", "closure": "#ff7f0e",
+                     "device": "#17becf"}
 HAPPENING_DEFAULT_COLOUR = "#555555"
 DPI = 110
 ROBOT_NUDGE_M = 1.5
@@ -99,6 +101,7 @@ def report_document(result: SimResult, kpis: Kpis, verdicts: Verdicts) -> dict[s
         "happenings": [asdict(happening) for happening in result.happenings],
         "notifications": [asdict(note) for note in result.notifications],
         "restarts": result.restarts, "lost_tasks": list(result.lost_tasks),
+        "devices": result.devices,
     }
 
 
@@ -119,6 +122,7 @@ def render_html(result: SimResult, kpis: Kpis, verdicts: Verdicts, *,
         _meal_section(result, on_time_window),
         _robots_section(result),
         _ward_section(result),
+        _devices_section(result, clock),
         _tasks_section(result, clock),
         _notifications_section(result, clock),
     ]
@@ -544,6 +548,49 @@ def task_summary(record: dict[str, Any]) -> str:
         return str(record.get("kind", ""))
 
 
+def _devices_section(result: SimResult, clock: Clock) -> str:
+    """The ward devices' night: each device's health, every event (accepted with the
+    rules it fired, or refused with why), and how fast staff answered the alerts."""
+    devices = result.devices
+    if devices is None:
+        return ""
+    health = _table(("device", "health"), ((_e(d), f"<span class=\"health {_e(h)}\">{_e(h)}"
+                                            "</span>") for d, h in sorted(devices["devices"].items())))
+    rows = []
+    for event in devices["events"]:
+        if event["accepted"]:
+            verdict = _e(event.get("health") or "accepted")
+            what = ", ".join(event.get("fired", [])) or ", ".join(event.get("suppressed", []))
+        else:
+            verdict = f"<span class=\"bad\">refused: {_e(event.get('refused'))}</span>"
+            what = event.get("detail", "")
+        rows.append((_e(clock.time(event["at"])), _e(event["device"]), _e(event["kind"] or ""),
+                     _e(event.get("room") or ""), verdict, _e(what)))
+    events = _table(("time", "device", "event", "room", "verdict", "rules / detail"), rows)
+    refusals = ", ".join(f"{reason} x{n}" for reason, n in sorted(devices["refusals"].items()))
+    response = []
+    for priority, stages in devices["alert_response"].items():
+        if not stages["count"]:
+            continue
+        response.append((_e(priority), str(stages["count"]),
+                         *(_seconds(stages[stage]) for stage in STAGES)))
+    answers = _table(("priority", "alerts", *(f"{stage} (median / max)" for stage in STAGES)),
+                     response)
+    return _section("Ward devices", health + "<h3>Events</h3>" + events
+                    + _note(f"Refused: {refusals or 'none'}.")
+                    + "<h3>Alert response times</h3>" + answers)
+
+
+def _seconds(figures: dict[str, Any]) -> str:
+    if not figures["count"]:
+        return "–"
+    return f"{_minutes(figures['median_s'])} / {_minutes(figures['max_s'])}"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def _tasks_section(result: SimResult, clock: Clock) -> str:
     rows = [(_e(t.get("id")), _e(t.get("kind")), _e(task_summary(t)), _e(t.get("priority")),
              f"<span class=\"state {_e(t.get('state'))}\">{_e(t.get('state'))}</span>",
@@ -588,6 +635,7 @@ th{background:#f6f6f6}
 .kpi td:nth-child(3){color:#555}
 .state.completed{color:#2e7d32}.state.failed{color:#c62828;font-weight:700}
 .state.cancelled{color:#888}
+.health.silent,.health.offline,.health.battery_low{color:#c62828;font-weight:700}
 .sev.critical,.sev.urgent,.sev.error{color:#c62828;font-weight:700}
 .sev.warning{color:#b26a00}
 .note{color:#666;font-style:italic}.bad{color:#c62828}

@@ -73,3 +73,4 @@ class SimResult:
     restarts: int = 0
     lost_tasks: list[str] = field(default_factory=list)   # accepted but missing after restart
     wall_seconds: float = 0.0
+    devices: dict[str, Any] | None = None   # ``DeviceDay.report()`` when the ward has devices

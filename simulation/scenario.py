@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from carefleet.devices.config import DeviceConfig
+from carefleet.devices.day import SCENARIO_KINDS, check_happening, read_scenario_devices
 from carefleet.maps import DEMO_WARD, WARDS_DIR, load_ward
 from carefleet.maps.model import PlaceKind, Ward
 from carefleet.maps.routing import Planner
@@ -40,6 +42,7 @@ HAPPENING_FIELDS: dict[str, tuple[str, ...]] = {
     "cancel": ("task", "by"),
     "call_button": ("room",),
     "restart": (),
+    **SCENARIO_KINDS,                 # the ward devices' happenings (devices/day.py)
 }
 
 
@@ -113,6 +116,7 @@ class Scenario:
     on_time_window: float = 30.0       # minutes after the slot a meal counts as on time
     description: str = ""
     cameras: dict[str, str] = field(default_factory=dict)   # room -> camera id
+    devices: DeviceConfig | None = None      # the ward's devices, paired by allow-list
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -120,7 +124,8 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     top = Reader(str(path), load_yaml(path))
     top.only("name", "description", "ward", "date", "start", "duration", "seed", "fleet",
-             "residents", "schedules", "events", "expect", "on_time_window", "cameras")
+             "residents", "schedules", "events", "expect", "on_time_window", "cameras",
+             "devices")
     ward_file = ward_path(top, path.parent)
     ward = load_ward(ward_file)
     zone = ZoneInfo(ward.timezone)
@@ -131,13 +136,14 @@ def load_scenario(path: str | Path) -> Scenario:
     end = begin + hours * 3600.0
     fleet = read_fleet(top, ward)
     cameras = _cameras(top, ward)
+    devices = read_scenario_devices(top, ward)
     return Scenario(
-        cameras=cameras,
+        cameras=cameras, devices=devices,
         name=top.str("name"), description=top.str("description", ""), source=str(path),
         ward=ward, ward_file=str(ward_file), seed=top.number("seed", 1, integer=True),
         start=begin, end=end, robots=fleet,
         schedules=read_schedules(top, ward, fleet),
-        happenings=_happenings(top, ward, fleet, cameras, start, end, zone),
+        happenings=_happenings(top, ward, fleet, cameras, devices, start, end, zone),
         expectations=_expectations(top),
         residents=_residents(top),
         on_time_window=_on_time_window(top))
@@ -302,7 +308,8 @@ def _cameras(top: Reader, ward: Ward) -> dict[str, str]:
 
 
 def _happenings(top: Reader, ward: Ward, fleet: tuple[RobotSpec, ...], cameras: dict[str, str],
-                start: datetime, end: float, zone: ZoneInfo) -> tuple[Happening, ...]:
+                devices: DeviceConfig | None, start: datetime, end: float,
+                zone: ZoneInfo) -> tuple[Happening, ...]:
     result = []
     named: dict[str, tuple[float, int, Reader]] = {}       # submit id -> (at, index, event)
     cancels: list[tuple[float, int, Reader, str]] = []
@@ -315,6 +322,12 @@ def _happenings(top: Reader, ward: Ward, fleet: tuple[RobotSpec, ...], cameras: 
         if at > end:
             raise event.error("at", f"{event.get('at')} is after the scenario ends "
                               f"({_clock_text(end, zone)}: start + duration)")
+        if kind in SCENARIO_KINDS:
+            args = check_happening(event, kind, devices)
+            if "room" in args:
+                _check_places(event, ward, "room", [args["room"]])
+            result.append(Happening(at=at, kind=kind, args=args, line=event.line))
+            continue
         args = {key: event.get(key) for key in HAPPENING_FIELDS[kind] if key in event}
         if "robot" in HAPPENING_FIELDS[kind]:
             robot = event.str("robot")

@@ -19,6 +19,7 @@ import time as wallclock
 from pathlib import Path
 from typing import Any, Callable
 
+from carefleet.devices.day import SCENARIO_KINDS, DeviceDay
 from carefleet.errors import CareFleetError, CoreFault, InputError, RobotError
 from carefleet.maps.routing import Planner
 from carefleet.messages import DEFAULT_LANGUAGE, catalogue, render
@@ -75,6 +76,8 @@ class Simulation:
         self.notifications: list[Notification] = []
         #: called after every step (a test's invariant checks, ``faultmix.Promises``)
         self.after_step: Callable[[], None] | None = None
+        #: the scenario's ward devices: the real pairing, verifier, rules and health watch
+        self.devices = DeviceDay.attach(self, scenario.devices) if scenario.devices else None
 
     @property
     def now(self) -> float:
@@ -127,6 +130,8 @@ class Simulation:
         return self._result(wallclock.perf_counter() - started)
 
     def close(self) -> None:
+        if self.devices is not None:
+            self.devices.close()
         self.host.close()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -251,6 +256,9 @@ class Simulation:
             self._feed(TaskCancelled(task_id=args["task"], requested_by=args.get("by", "staff")))
         elif kind == "restart":
             self._restart()
+        elif kind in SCENARIO_KINDS and self.devices is not None:
+            self._show("device", _device_happening(kind, args))
+            self.devices.happen(kind, args)
 
     def _resident_moves(self, room: str, scene: str) -> None:
         """A fall (or an everyday movement) in ``room``: seen by its camera, if it has one.
@@ -314,5 +322,17 @@ class Simulation:
             start=scenario.start, end=scenario.end,
             robots=[robot.close_record() for robot in self.robots.values()],
             tasks=records, happenings=self.shown, notifications=self.notifications,
-            restarts=self.host.restarts, lost_tasks=self.host.lost, wall_seconds=wall)
+            restarts=self.host.restarts, lost_tasks=self.host.lost, wall_seconds=wall,
+            devices=self.devices.report() if self.devices is not None else None)
 
+
+def _device_happening(kind: str, args: dict[str, Any]) -> str:
+    """The timeline's label of a scripted device happening."""
+    device = args["device"]
+    if kind == "device":
+        return f"{device} {args['event']}"
+    if kind == "device_spoof":
+        return f"{args['how']} {args['event']} as {device}"
+    if kind == "device_battery":
+        return f"{device} battery {args['level']:.0%}"
+    return f"{device} {kind.removeprefix('device_')}"

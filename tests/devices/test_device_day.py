@@ -1,38 +1,31 @@
-"""A simulated night with ward devices (``devices/scenarios/devices_night.yaml``): the
+"""A simulated night with ward devices (``simulation/scenarios/devices_night.yaml``): the
 real pairing, verifier, rules and health watch on the simulation's virtual clock meet
 the scenario's expectations, and the day's report lists device events, refusals and
 alert response times."""
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import pytest
 
 from carefleet.errors import InputError
-from carefleet.devices.day import DeviceDay, load_with_devices
-from carefleet.orchestrator.core import Orchestrator
 from carefleet.simulation.kpi import compute_kpis
+from carefleet.simulation.scenario import load_scenario
 from carefleet.simulation.simulator import Simulation
 from conftest import ROOT
 
-#: Bundled with the other scenarios once scenario.py reads devices; until then beside them.
-NIGHT = next(p for p in (ROOT / "simulation" / "scenarios" / "devices_night.yaml",
-                         ROOT / "devices" / "scenarios" / "devices_night.yaml") if p.exists())
-CORE_MAPS_DEVICE_ALERTS = "device_alert" in inspect.getsource(Orchestrator)
+NIGHT = ROOT / "simulation" / "scenarios" / "devices_night.yaml"
 
 
 @pytest.fixture(scope="module")
 def night():
-    scenario, config, happenings = load_with_devices(NIGHT)
+    scenario = load_scenario(NIGHT)
     simulation = Simulation(scenario)
-    day = DeviceDay.attach(simulation, config, happenings)
     try:
         result = simulation.run()
-        yield scenario, result, day.report()
+        yield scenario, result, result.devices
     finally:
-        day.close()
         simulation.close()
 
 
@@ -74,9 +67,8 @@ def test_the_report_lists_device_events_refusals_and_alert_response_times(night)
     assert {"call_button", "fall_detected"} <= keys
     response = report["alert_response"]
     assert response["high"]["resolved"]["median_s"] == 150.0      # the nurse's delay
-    if CORE_MAPS_DEVICE_ALERTS:
-        assert {"device_bed_exit", "device_exit_door", "device_vitals", "device_silent",
-                "device_battery_low", "device_refused"} <= keys
+    assert {"device_bed_exit", "device_exit_door", "device_vitals", "device_silent",
+            "device_battery_low", "device_refused"} <= keys
 
 
 def test_a_device_happening_is_checked_against_the_devices(tmp_path: Path) -> None:
@@ -85,10 +77,10 @@ def test_a_device_happening_is_checked_against_the_devices(tmp_path: Path) -> No
     path = tmp_path / "night.yaml"
     path.write_text(text)
     with pytest.raises(InputError) as caught:
-        load_with_devices(path)
+        load_scenario(path)
     assert caught.value.field == "events[3].event"
     assert "a call_button does not send 'fall'" in caught.value.message
     path.write_text(NIGHT.read_text().replace("device: band-bo, level", "device: band-x, level"))
     with pytest.raises(InputError) as caught:
-        load_with_devices(path)
+        load_scenario(path)
     assert "no device 'band-x' under devices.allow" in str(caught.value)

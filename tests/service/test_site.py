@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from carefleet.cli import main
+from carefleet.devices.config import DeviceConfig
 from carefleet.errors import InputError
 from carefleet.messages import LANGUAGES
 from carefleet.orchestrator.schedules import MealService, PatrolSchedule
@@ -57,6 +58,10 @@ alerts:
   tiers: [nurse_on_duty, all_staff]
   acknowledge_within: {high: 45, medium: 2m}
   resolve_within: {low: 1h30m}
+devices:
+  allow:
+    - {id: bed-204, kind: bed_exit, room: room_204}
+  heartbeat: {interval: 20s}
 """
 
 CAM = 'url: "rtsp://viewer:secret@10.0.0.7:554/stream1"}'
@@ -142,6 +147,8 @@ BROKEN = {
                             "id: t1", "attic"),
     "duplicate_robot_id": ([("{id: o1,", "{id: t1,")], "fleet.robots[2].id",
                            "profile: owl, start", "used twice"),
+    "unknown_device_room": ([("room: room_204}", "room: room_2040}")], "devices.allow[0].room",
+                            "id: bed-204", "room_2040"),
     "unknown_checkpoint": ([("checkpoints: [lounge, room_101]", "checkpoints: [lounge, room_1010]")],
                            "schedules.patrols[0].checkpoints", "name: night", "room_1010"),
 }
@@ -207,6 +214,9 @@ def test_every_field_of_a_full_site_is_read(tmp_path: Path) -> None:
     assert site.alerts.acknowledge_within == {**DEFAULT_ACKNOWLEDGE_WITHIN, "high": 45,
                                               "medium": 120}
     assert site.alerts.resolve_within == {**DEFAULT_RESOLVE_WITHIN, "low": 5400}
+    assert [(d.id, d.kind.value, d.room) for d in site.devices.allow] == [
+        ("bed-204", "bed_exit", "room_204")]
+    assert site.devices.heartbeat.interval == 20 and site.devices.discovery is None
 
 
 def test_a_site_without_optional_sections_gets_the_defaults(tmp_path: Path) -> None:
@@ -214,6 +224,7 @@ def test_a_site_without_optional_sections_gets_the_defaults(tmp_path: Path) -> N
                   "  robots: [{id: r1, profile: p, start: kitchen, driver: simulated}]\n")
     site = load_site(path)
     assert site.schedules == () and site.cameras == ()
+    assert site.devices == DeviceConfig()          # none paired, default rules, no browsing
     assert site.store == tmp_path / "carefleet.db"
     assert site.language == "en" and "en" in LANGUAGES
     assert (site.listen_host, site.listen_port, site.token_ttl) == ("127.0.0.1", 8000, 28800)
