@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import socket
 import subprocess
 
@@ -132,9 +133,12 @@ def test_advertisement_parsing_never_trusts_junk() -> None:
 
 
 def test_carefleet_devices_discover_lists_what_simulate_advertises(tmp_path, capsys) -> None:
+    # loopback mDNS is shared by everything on this machine: a name of this run's own,
+    # and only its rows are judged (another test run may be advertising too)
+    device = f"btn-{secrets.token_hex(3)}"
     spec = tmp_path / "sim.yaml"
     spec.write_text("service: http://127.0.0.1:9\nheartbeat: 1h\ndevices:\n"
-                    "  - {id: btn-201, kind: call_button, room: room_201, model: SimCall}\n")
+                    f"  - {{id: {device}, kind: call_button, room: room_201, model: SimCall}}\n")
     simulate = subprocess.Popen([*CARE, "devices", "simulate", str(spec), "--duration", "60"],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 cwd=ROOT)
@@ -142,16 +146,17 @@ def test_carefleet_devices_discover_lists_what_simulate_advertises(tmp_path, cap
         first = simulate.stdout.readline()                  # type: ignore[union-attr]
         assert first.startswith("simulating 1 devices"), first
         code_line = simulate.stdout.readline()              # type: ignore[union-attr]
-        assert "btn-201" in code_line and "code" in code_line
+        assert device in code_line and "code" in code_line
         assert main(["devices", "discover", "--timeout", "1.5", "--json"]) == 0
-        rows = json.loads(capsys.readouterr().out)
-        assert [(r["id"], r["kind"], r["room"], r["model"]) for r in rows] == \
-            [("btn-201", "call_button", "room_201", "SimCall")]
+        rows = [r for r in json.loads(capsys.readouterr().out) if r["id"] == device]
+        assert [(r["kind"], r["room"], r["model"]) for r in rows] == \
+            [("call_button", "room_201", "SimCall")]
         assert rows[0]["address"].startswith("127.0.0.1:")
         assert main(["devices", "discover", "--timeout", "1.5"]) == 0
         table = capsys.readouterr().out.splitlines()
         assert table[0].split() == ["ID", "KIND", "ROOM", "ADDRESS", "MODEL", "PAIRING"]
-        assert table[1].split()[:3] == ["btn-201", "call_button", "room_201"]
+        mine = [line.split() for line in table[1:] if line.split()[:1] == [device]]
+        assert [row[:3] for row in mine] == [[device, "call_button", "room_201"]]
     finally:
         simulate.terminate()
         simulate.wait(timeout=30)
