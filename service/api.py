@@ -40,7 +40,7 @@ from carefleet.orchestrator.events import (DeviceEvent, RobotHeld, ScheduleChang
 from carefleet.orchestrator.host import Change, Handled
 from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, parse_clock,
                                               schedule_record)
-from carefleet.service.accounts import AuthError, LoginThrottle, Principal
+from carefleet.service.accounts import PERMISSIONS, AuthError, LoginThrottle, Principal
 from carefleet.service.devices_api import devices_router
 from carefleet.service.ward import WardService
 from carefleet.simulation.kpi import live_kpis
@@ -282,7 +282,8 @@ def create_app(service: WardService, *, throttle: LoginThrottle | None = None) -
 
     @app.get("/api/me", tags=["auth"])
     def me(who: Reader) -> dict[str, Any]:
-        return {"name": who.name, "role": who.role, "kind": who.kind}
+        return {"name": who.name, "role": who.role, "kind": who.kind,
+                "may": sorted(PERMISSIONS.get(who.role, ()))}   # the pages show what it may do
 
     # -- tasks -------------------------------------------------------------------
     @app.post("/api/tasks", status_code=201, tags=["tasks"],

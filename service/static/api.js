@@ -119,7 +119,5 @@ export function live({onSnapshot, onChange, onState}) {
   };
 }
 
-/** What each role may do (the service's table: a viewer reads only). */
-const NURSE = ['read', 'submit_task', 'cancel_task', 'ack_alert', 'resolve_alert', 'pause_robot', 'edit_schedules'];
-const PERMISSIONS = {admin: [...NURSE, 'manage_users'], nurse: NURSE, viewer: ['read']};
-export const can = (action) => (PERMISSIONS[session.me?.role] || []).includes(action);
+/** Whether the logged-in person may do ``action`` (the service says, in /api/me). */
+export const can = (action) => (session.me?.may || []).includes(action);

@@ -11,10 +11,12 @@ import {renderBoard, redrawBoard, tickBoard, fillForms, setUpForms, setUpCancel}
 import {renderRobots, redrawRobots} from './robots.js';
 import {loadSchedules, renderSchedules, fillScheduleForm, setUpSchedules} from './schedules.js';
 import {loadKpis, redrawKpis} from './kpis.js';
+import {loadDevices, renderDevices} from './devices.js';
 import {fillHistoryForm, setUpHistory, showHistory, renderTasks, renderAudit} from './history.js';
 
 const RECENT = 40;               // finished tasks loaded for the board's "done" column
 const KPI_EVERY = 10000;         // ms between refreshes of today's figures (while shown)
+const DEVICES_EVERY = 5000;      // ms between refreshes of the devices' health (while shown)
 const LARGE = 'carefleet.large';
 
 // Counters the bench and the tests read: messages in, map frames drawn, how long a
@@ -24,7 +26,7 @@ const stats = {messages: 0, robotMessages: 0, frames: 0, drawn: 0, waitMax: 0, w
 let newestAt = 0;                 // ward time of the newest robot change received
 window.carefleet = {state, stats, clock};
 
-let map = null, link = null, view = 'ward', kpiTimer = null;
+let map = null, link = null, view = 'ward', refreshTimer = null;
 const pendingRobots = new Map();  // robot id -> received at (performance.now)
 const dirty = new Set();
 let frameAsked = false;
@@ -145,10 +147,11 @@ function show(next) {
   view = next;
   for (const tab of $$('#tabs [data-view]')) tab.dataset.view === next ? tab.setAttribute('aria-current', 'page') : tab.removeAttribute('aria-current');
   for (const panel of $$('[data-panel]')) panel.hidden = panel.dataset.panel !== next;
-  clearInterval(kpiTimer);
+  clearInterval(refreshTimer);
   if (next === 'ward') { lastCards = 0; redraw('tasks', 'robots'); }
   if (next === 'schedules') loadSchedules();
-  if (next === 'today') { loadKpis(); kpiTimer = setInterval(loadKpis, KPI_EVERY); }
+  if (next === 'today') { loadKpis(); refreshTimer = setInterval(loadKpis, KPI_EVERY); }
+  if (next === 'devices') { loadDevices(); refreshTimer = setInterval(loadDevices, DEVICES_EVERY); }
   if (next === 'history') showHistory();
 }
 
@@ -205,6 +208,7 @@ onLanguage(() => {
   redrawRobots();
   renderSchedules();
   redrawKpis();
+  renderDevices();
   renderTasks();
   renderAudit();
   showWho();

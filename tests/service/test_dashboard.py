@@ -40,7 +40,7 @@ pytestmark = pytest.mark.skipif(not have_chromium(), reason="chromium or playwri
 USERS = {"anna": "nurse", "vic": "viewer"}
 STATIC = Path(__file__).resolve().parents[2] / "service" / "static"
 STRINGS = Path(__file__).resolve().parents[2] / "carefleet" / "strings"
-VIEWS = ("ward", "schedules", "today", "history")
+VIEWS = ("ward", "schedules", "today", "history", "devices")
 
 
 # == fixtures ===================================================================
@@ -234,7 +234,7 @@ def test_in_zh_no_english_is_left_and_both_choices_are_remembered(ward, page, tm
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     expect(page.locator('.alert[data-place="room_105"] .alert-what')).to_have_text("105号房需要喝水")
     ready = {"ward": "#robot-cards .robot-card", "schedules": "#schedule-rows tr",
-             "today": "#kpi-tiles .kpi", "history": "#audit-rows tr"}
+             "today": "#kpi-tiles .kpi", "history": "#audit-rows tr", "devices": "#rule-rows tr"}
     for view in VIEWS:
         page.click(f'#tabs [data-view="{view}"]')
         expect(page.locator(ready[view]).first).to_be_visible(timeout=WAIT)
