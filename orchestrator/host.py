@@ -381,27 +381,40 @@ class Host:
         self._deliver(command, 0)
 
     def _deliver(self, command: RobotCommand, attempt: int) -> None:
+        """Send one command; a busy driver (``RETRY``) is asked again with backoff. A
+        ``Stop`` the driver could not take is retried the same way (a robot must not keep
+        doing what it was told to stop), for as long as what it stops is still the
+        robot's newest command."""
         driver = self.drivers.get(command.robot_id)
         if driver is None:
             self._failed(command, "no driver is configured for this robot")
             return
+        stop = isinstance(command, Stop)
         try:
             reply = self._call(command.robot_id, lambda: send(driver, command))
         except FutureTimeout:
-            self._failed(command, f"driver did not answer within {self.driver_timeout:g} s")
+            why = f"driver did not answer within {self.driver_timeout:g} s"
+            self._again(command, attempt, why) if stop else self._failed(command, why)
             return
         except Exception as exc:          # a driver bug is the robot's fault, not ours
-            self._failed(command, f"driver error: {type(exc).__name__}: {exc}")
+            why = f"driver error: {type(exc).__name__}: {exc}"
+            self._again(command, attempt, why) if stop else self._failed(command, why)
             return
-        if reply is Reply.RETRY and not isinstance(command, Stop):
-            if attempt >= len(RETRY_BACKOFF):
-                self._failed(command, f"driver still busy after {attempt + 1} tries")
-            else:
-                self._retries.append(_Retry(self.clock.now() + RETRY_BACKOFF[attempt],
-                                            command, attempt + 1))
+        if reply is Reply.RETRY:
+            self._again(command, attempt, "driver still busy")
+
+    def _again(self, command: RobotCommand, attempt: int, why: str) -> None:
+        if attempt >= len(RETRY_BACKOFF):
+            self._failed(command, f"{why} after {attempt + 1} tries")
+        else:
+            self._retries.append(_Retry(self.clock.now() + RETRY_BACKOFF[attempt],
+                                        command, attempt + 1))
 
     def _failed(self, command: RobotCommand, why: str) -> None:
-        if isinstance(command, Stop):
+        if isinstance(command, Stop):     # the core keeps no answer to a Stop: say it loud
+            self._emit(Change("fault", self.clock.now(),
+                              f"robot {command.robot_id}: could not stop {command.command_id}: "
+                              f"{why}"))
             return
         self.post(CommandResult(robot_id=command.robot_id, command_id=command.command_id,
                                 outcome=Outcome.FAILED, detail=why))

@@ -12,6 +12,7 @@ cameras' threads, never on the web server's event loop.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from carefleet.service.accounts import Accounts
 from carefleet.service.realtime import RealTimeWorld, ScaledClock
 from carefleet.service.site import CameraSpec, Site, resolve_driver
 
+log = logging.getLogger("carefleet.service")
 #: Seconds between tries to reopen a camera that dropped (doubling up to the last).
 CAMERA_RETRY = (5.0, 10.0, 30.0, 60.0)
 
@@ -45,6 +47,7 @@ class WardService:
         self.accounts = Accounts(self.store_path)
         self.world = RealTimeWorld(self.host.core.planner, self.clock)
         self.host.subscribe(self._follow_closures)
+        self.host.subscribe(self._log_faults)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._reader = TaskStore(self.store_path, writer=False)
@@ -74,6 +77,12 @@ class WardService:
     def _follow_closures(self, change: Change) -> None:
         if change.kind in ("task", "robot") and self.world.robots:
             self.world.passages_changed(self.host.core.closed)
+
+    def _log_faults(self, change: Change) -> None:
+        """Faults the core keeps no record of (a robot that would not stop, a failed
+        commit, a core bug) go to the service's log, for whoever keeps it running."""
+        if change.kind == "fault":
+            log.warning("%s", change.data)
 
     # == lifetime ==========================================================
     def start(self) -> None:

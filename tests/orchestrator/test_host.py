@@ -14,8 +14,7 @@ from carefleet.errors import CoreFault, InputError, RobotError, StoreError
 from carefleet.maps import Ward
 from carefleet.orchestrator.core import Orchestrator, Policy
 from carefleet.orchestrator.events import (CommandResult, DriverMode, FallDetected, Outcome,
-                                           RobotStatus,
-                                           TaskSubmitted, Tick)
+                                           RobotStatus, TaskCancelled, TaskSubmitted, Tick)
 from carefleet.orchestrator.host import Host, ReadModel, RunawayError, VirtualClock, WallClock
 from carefleet.orchestrator.store import TaskStore
 from carefleet.robots.driver import Reply, RobotDriver
@@ -350,3 +349,42 @@ def test_a_task_the_store_lost_shows_as_lost_after_a_restart(make_host, tmp_path
     raw.commit()
     raw.close()
     assert host.restart() == ["vanish"] and host.lost == ["vanish"]
+
+
+def test_a_stop_the_driver_cannot_take_is_retried_then_said_loud(make_host) -> None:
+    """A robot must not keep doing what it was told to stop: a Stop that raises or is
+    answered RETRY is sent again with the same backoff, while what it stops is still
+    the robot's newest command; after the last try the host reports a fault."""
+    clock = VirtualClock(START)
+    host = make_host(clock=clock)
+    faults: list[str] = []
+    host.subscribe(lambda change: faults.append(change.data) if change.kind == "fault" else None)
+    driver = Recorder("r1", host.post)
+    host.drivers["r1"] = driver
+    host.post(driver.status())
+    host.post(TaskSubmitted(request=GO_TO, requested_by="staff:anna", task_id="errand"))
+    drain(host)
+    (kind, command_id), = driver.sent
+    driver.replies = [RuntimeError("link down"), Reply.RETRY]      # then it takes the Stop
+    host.post(TaskCancelled(task_id="errand", requested_by="staff:anna"))
+    drain(host)
+    while host.next_due() is not None and host.next_due() < START + 100:
+        clock.t = host.next_due()
+        host.poll()
+        drain(host)
+    assert driver.sent[1:] == [("stop", command_id)] * 3 and faults == []
+
+    driver.sent.clear()
+    host.post(TaskSubmitted(request=GO_TO, requested_by="staff:anna", task_id="errand-2"))
+    drain(host)
+    (_, second), = driver.sent
+    driver.replies = [RuntimeError("link down")] * 10
+    host.post(TaskCancelled(task_id="errand-2", requested_by="staff:anna"))
+    drain(host)
+    while host.next_due() is not None and host.next_due() < START + 200:
+        clock.t = host.next_due()
+        host.poll()
+        drain(host)
+    assert [k for k, _ in driver.sent[1:]] == ["stop"] * 6
+    assert len(faults) == 1 and f"could not stop {second}" in faults[0] \
+        and "link down after 6 tries" in faults[0]
