@@ -34,9 +34,9 @@ setup(
         "carefleet.maps": ["wards/*.yaml", "wards/*.pgm", "wards/grids/*"],
         "carefleet.simulation": ["scenarios/*.yaml"],
         "carefleet.vision": ["*.yaml"],
-        "carefleet": ["strings/*.json"],
+        "carefleet": ["strings/*.json", "strings/*/*.json"],
         "carefleet.service": ["sites/*.yaml", "static/*", "static/*/*", "static/*/*/*"],
-        "carefleet.devices": ["*.yaml", "scenarios/*.yaml"],
+        "carefleet.devices": ["*.yaml"],
     },
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/carefleet"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from carefleet.errors import InputError
 
@@ -19,14 +20,17 @@ DEFAULT_LANGUAGE = "en"
 
 
 @cache
-def catalogue(language: str) -> dict[str, str]:
-    """Templates of one language; an unknown language is a caller's mistake."""
+def catalogue(language: str, book: str = "") -> dict[str, str]:
+    """Templates of one language: the staff messages, or another ``book`` of texts
+    (``strings/<book>/<language>.json``: ``report`` for the simulation's report); an
+    unknown language is a caller's mistake."""
     if language not in LANGUAGES:
         raise InputError("language", f"'{language}' is not one of: {', '.join(LANGUAGES)}")
-    return json.loads((STRINGS / f"{language}.json").read_text(encoding="utf-8"))
+    return json.loads((STRINGS / book / f"{language}.json").read_text(encoding="utf-8"))
 
 
-def render(key: str, params: dict[str, str], language: str = DEFAULT_LANGUAGE) -> str:
-    """The message ``key`` in ``language``, falling back to English for a missing key."""
-    template = catalogue(language).get(key) or catalogue(DEFAULT_LANGUAGE)[key]
+def render(key: str, params: dict[str, Any], language: str = DEFAULT_LANGUAGE,
+           book: str = "") -> str:
+    """The text ``key`` in ``language``, falling back to English for a missing key."""
+    template = catalogue(language, book).get(key) or catalogue(DEFAULT_LANGUAGE, book)[key]
     return template.format(**params)

@@ -99,6 +99,9 @@ def run_sim(args: argparse.Namespace) -> int:
         scenario = replace(scenario, seed=args.seed)
     if not args.speed > 0:
         raise InputError("--speed", f"{args.speed:g} is not a positive number")
+    if scenario.devices is not None:
+        raise InputError(scenario.source, "devices: ward devices are played by carefleet sim "
+                         "only (the ROS 2 player has no device runtime yet)", field="devices")
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, _interrupt)        # stop the node processes on SIGTERM too
     bar = None if args.quiet else ProgressBar(sys.stderr, scenario.name)

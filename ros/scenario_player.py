@@ -38,6 +38,7 @@ from carefleet.simulation.cameras import watch_scene
 from carefleet.simulation.result import (Happening as Shown, Notification, RobotRecord,
                                          Segment, SimResult)
 from carefleet.simulation.scenario import Happening, Scenario
+from carefleet.simulation.telling import Teller
 
 
 class ProcessError(RuntimeError):
@@ -56,6 +57,7 @@ class Player:
             raise ValueError("speed must be positive")
         self.scenario = scenario
         self.speed = speed
+        self.tell = Teller(scenario.ward)
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="carefleet-ros-sim-")
         self.dir = Path(work_dir or self._tmp.name)          # type: ignore[union-attr]
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -246,26 +248,24 @@ class Player:
     def _happen(self, h: Happening) -> None:
         args, kind = h.args, h.kind
         robot = args.get("robot")
+        marker = self.tell.happening(kind, args)
+        if marker is not None:
+            self._show(*marker)
         if kind in ("fall", "activity"):
             self._resident_moves(args["room"], args.get("scene", "fall"))
         elif kind == "call_button":
-            self._show("call", f"call button {self._label(args['room'])}")
             self._request({"device_event": {"device_id": f"call_{args['room']}",
                                             "kind": "call_button", "room": args["room"]}})
         elif kind == "robot_fault":
-            self._show("fault", f"{robot} {args.get('error', 'drive failure')}")
             self._robot(robot, {"fault": args.get("error", "drive failure")})
             if "repair_after" in args:
                 self.schedule(self.clock.now() + args["repair_after"],
                               lambda: self._robot(robot, {"repair": True}))
         elif kind == "robot_stuck":
-            self._show("fault", f"{robot} stuck")
             self._robot(robot, {"stuck": args["duration"]})
         elif kind == "battery":
-            self._show("battery", f"{robot} battery {args['level']:.0%}")
             self._robot(robot, {"battery": args["level"]})
         elif kind == "estop":
-            self._show("fault", f"{robot} e-stop")
             self._robot(robot, {"estop": True})
             if "release_after" in args:
                 self.schedule(self.clock.now() + args["release_after"],
@@ -286,9 +286,7 @@ class Player:
             self._restart()
 
     def _resident_moves(self, room: str, scene: str) -> None:
-        label = self._label(room)
-        self._show("fall" if scene == "fall" else "activity",
-                   f"{scene.replace('_', ' ')} in {label}")
+        self._show(*self.tell.scene(room, scene))
         camera = self.scenario.cameras.get(room)
         if camera is None:
             self._request({"fall": {"room": room, "source": "wearable"}})
@@ -296,17 +294,17 @@ class Player:
         sighting = watch_scene(camera, scene, seed=self.rng.randrange(2 ** 31))
         if sighting is None:
             if scene == "fall":
-                self._show("missed", f"{camera} missed the fall in {label}")
+                self._show(*self.tell.missed(camera, room))
             return
 
         def alarm() -> None:
-            self._show("camera", f"{camera}: fall detected ({sighting.confidence:.0%})")
+            self._show(*self.tell.alarm(camera, sighting.confidence))
             self._request({"fall": {"room": room, "source": camera,
                                     "confidence": sighting.confidence}})
         self.schedule(self.clock.now() + sighting.delay, alarm)
 
     def _passage(self, what: str, closed: bool) -> None:
-        self._show("closure", f"{what} {'closed' if closed else 'open'}")
+        self._show(*self.tell.passage(what, closed))
         (self.closed.add if closed else self.closed.discard)(what)
         self._request({"passage": {"what": what, "closed": closed}})
         self.closed_pub.publish(json_message(sorted(self.closed)))
@@ -314,7 +312,7 @@ class Player:
     def _restart(self) -> None:
         """The orchestrator process is killed (SIGKILL) and started again on its store,
         with the ward's time held meanwhile (the simulator's restart takes no time)."""
-        self._show("restart", "orchestrator restart")
+        self._show(*self.tell.restart())
         self.clock.pause()
         proc = self.procs.pop("orchestrator")
         proc.kill()
@@ -325,9 +323,6 @@ class Player:
         self._start_orchestrator()
         self._wait_ready()
         self.clock.resume()
-
-    def _label(self, place: str) -> str:
-        return self.scenario.ward.places[place].label
 
     def _show(self, kind: str, text: str) -> None:
         self.shown.append(Shown(at=self.clock.now(), kind=kind, text=text))

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from carefleet.messages import DEFAULT_LANGUAGE, LANGUAGES
 from carefleet.simulation.kpi import compute_kpis, format_kpi_table
-from carefleet.simulation.report import overall_passed, write_html, write_json
+from carefleet.simulation.report import overall_passed, words, write_html, write_json
 from carefleet.simulation.scenario import load_scenario
 from carefleet.simulation.simulator import Simulation
 
@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="keep the task store (SQLite) here instead of a temporary file")
     parser.add_argument("--seed", type=int, help="override the scenario's random seed")
     parser.add_argument("--language", default=DEFAULT_LANGUAGE, choices=LANGUAGES,
-                        help="language of staff notifications in the report (default: en)")
+                        help="language of the figures, the report and its staff notifications "
+                             "(default: en)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -48,25 +49,27 @@ def run(args: argparse.Namespace) -> int:
         simulation.close()
     if bar:
         bar.done(result.wall_seconds, result.end - result.start)
-    return judge(scenario, result, report=args.report, json_file=args.json)
+    return judge(scenario, result, report=args.report, json_file=args.json,
+                 language=args.language)
 
 
 def judge(scenario: Any, result: Any, *, report: str | None, json_file: str | None,
-          how: str = "") -> int:
+          how: str = "", language: str = DEFAULT_LANGUAGE) -> int:
     """Print the KPI table and every verdict, write the reports, and give the exit
     code: the same for every runtime that plays a scenario (``carefleet ros sim`` too)."""
+    say = words(language)
     kpis = compute_kpis(result, on_time_window=scenario.on_time_window)
-    verdicts = [(e.name, *e.judge(kpis.get(e.kpi))) for e in scenario.expectations]
+    verdicts = [(e.name, *e.judge(kpis.get(e.kpi), language)) for e in scenario.expectations]
     print(f"{scenario.name}: {scenario.ward.name}, {len(scenario.robots)} robots, "
           f"seed {scenario.seed}{how}")
-    print(format_kpi_table(kpis))
+    print(format_kpi_table(kpis, language))
     for happening in result.happenings:
         if happening.kind == "rejected":
             print(f"carefleet: warning: scenario step refused: {happening.text}", file=sys.stderr)
     for name, passed, detail in verdicts:
-        print(f"{'PASS' if passed else 'FAIL'}  {name}  ({detail})")
+        print(f"{say('pass' if passed else 'fail')}  {name}  ({detail})")
     if report:
-        print(f"report: {write_html(result, kpis, verdicts, report, on_time_window=scenario.on_time_window)}")
+        print(f"report: {write_html(result, kpis, verdicts, report, language=language, on_time_window=scenario.on_time_window)}")
     if json_file:
         print(f"json: {write_json(result, kpis, verdicts, json_file)}")
     if not overall_passed(verdicts):

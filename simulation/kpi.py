@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from carefleet.messages import DEFAULT_LANGUAGE, catalogue, render
 from carefleet.simulation.result import SimResult
 
 Kpis = dict[str, float | int | None]
@@ -264,33 +266,56 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def format_value(key: str, value: float | int | None) -> str:
+def kpi_label(key: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """A figure's name in ``language`` (English is ``KPI_DEFINITIONS``' own)."""
+    english = KPI_DEFINITIONS[key][0]
+    return english if language == DEFAULT_LANGUAGE else \
+        catalogue(language, "report").get(f"kpi.{key}", english)
+
+
+def kpi_meaning(key: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """What a figure means, in ``language``."""
+    english = KPI_DEFINITIONS[key][2]
+    return english if language == DEFAULT_LANGUAGE else \
+        catalogue(language, "report").get(f"kpi_meaning.{key}", english)
+
+
+def format_value(key: str, value: float | int | None,
+                 language: str = DEFAULT_LANGUAGE) -> str:
     """A figure as people read it: unit attached, sensibly rounded, "n/a" for no data."""
-    number, unit = _number_and_unit(key, value)
+    number, unit = _number_and_unit(key, value, language)
     return f"{number} {unit}" if unit else number
 
 
-def _number_and_unit(key: str, value: float | int | None) -> tuple[str, str]:
+def _number_and_unit(key: str, value: float | int | None,
+                     language: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
     """The rounded number and the unit to print after it (none for counts and n/a)."""
     if value is None:
-        return "n/a", ""
+        return render("not_available", {}, language, "report"), ""
     unit = KPI_DEFINITIONS[key][1]
     if unit == COUNT:
         return str(value), ""
     return f"{shown(key, value):.{_DECIMALS.get(unit, 2)}f}", unit
 
 
-def format_kpi_table(kpis: Kpis) -> str:
+def format_kpi_table(kpis: Kpis, language: str = DEFAULT_LANGUAGE) -> str:
     """An aligned table (label, number, unit) for the terminal, in definition order.
 
-    Numbers are right-aligned in their own column so decimal places line up.
+    Numbers are right-aligned in their own column so decimal places line up (labels
+    are padded by display width: a Chinese character takes two columns).
     """
-    rows = [(KPI_DEFINITIONS[key][0], *_number_and_unit(key, kpis[key]))
+    rows = [(kpi_label(key, language), *_number_and_unit(key, kpis[key], language))
             for key in KPI_DEFINITIONS if key in kpis]
-    label_width = max((len(label) for label, _, _ in rows), default=0)
-    number_width = max((len(number) for _, number, _ in rows), default=0)
-    return "\n".join(f"{label:<{label_width}}  {number:>{number_width}} {unit}".rstrip()
+    label_width = max((_width(label) for label, _, _ in rows), default=0)
+    number_width = max((_width(number) for _, number, _ in rows), default=0)
+    return "\n".join(f"{label}{' ' * (label_width - _width(label))}  "
+                     f"{' ' * (number_width - _width(number))}{number} {unit}".rstrip()
                      for label, number, unit in rows)
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal (wide East Asian characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def definitions_markdown() -> str:

@@ -18,7 +18,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,26 +38,57 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
 from carefleet.files import write_atomically  # noqa: E402
+from carefleet.messages import DEFAULT_LANGUAGE, catalogue, render  # noqa: E402
 from carefleet.orchestrator.alerts import STAGES  # noqa: E402
 from carefleet.simulation.kpi import (KPI_DEFINITIONS, NOT_WORKING, Kpis,  # noqa: E402
-                                      delivery_latencies, format_value, robot_utilisation)
+                                      delivery_latencies, format_value, kpi_label, kpi_meaning,
+                                      robot_utilisation)
 from carefleet.simulation.result import Happening, Segment, SimResult  # noqa: E402
+
+CJK_FONT = "Noto Sans CJK SC"
+"""Drawn where DejaVu Sans has no glyph (Chinese labels; Debian's fonts-noto-cjk)."""
+
+
+def _with_cjk_fallback() -> None:
+    """Charts fall back glyph by glyph from DejaVu Sans to a CJK font, so the Chinese
+    report's labels are text, not boxes. A font cache made before the font was installed
+    does not list it: it is then added from the system's font folders."""
+    from matplotlib import font_manager
+
+    if CJK_FONT not in {font.name for font in font_manager.fontManager.ttflist}:
+        for path in sorted(Path("/usr/share/fonts").glob("**/NotoSansCJK-*.tt[cf]")):
+            font_manager.fontManager.addfont(str(path))
+    if CJK_FONT in {font.name for font in font_manager.fontManager.ttflist}:
+        matplotlib.rcParams["font.family"] = ["DejaVu Sans", CJK_FONT]
+
+
+_with_cjk_fallback()
 
 Verdicts = Sequence[tuple[str, bool, str]]
 """(expectation name, passed, detail) as the scenario's expectations judged them."""
+Say = Callable[..., str]
+"""``say(key, **params)``: a text of the report book in the report's language."""
 
-#: activity -> (plain-words label, colour), in legend order: work first, then rest, then trouble.
-ACTIVITIES: dict[str, tuple[str, str]] = {
-    "navigating": ("driving", "#4e79a7"),
-    "load_trays": ("loading trays at kitchen", "#f28e2b"),
-    "await_pickup": ("waiting for tray pickup", "#edc948"),
-    "scan": ("patrol check", "#76b7b2"),
-    "attend": ("with a fallen resident", "#e15759"),
-    "charging": ("charging", "#59a14f"),
-    "idle": ("idle", "#e4e4e4"),
-    "offline": ("offline", "#7f7f7f"),
-    "fault": ("fault", "#1a1a1a"),
-    "emergency_stop": ("emergency stop", "#b0006a"),
+
+def words(language: str = DEFAULT_LANGUAGE) -> Say:
+    """The report's texts in ``language`` (``carefleet/strings/report``)."""
+    catalogue(language, "report")              # refuse an unknown language up front
+    return lambda key, **params: render(key, params, language, "report")
+
+
+def _known(say: Say, key: str, fallback: str) -> str:
+    """``key`` in the book, or ``fallback`` (a value from data the book has no word for)."""
+    try:
+        return say(key)
+    except KeyError:
+        return fallback
+
+#: activity -> colour, in legend order: work first, then rest, then trouble (the words
+#: are the report book's ``activity.<name>``).
+ACTIVITIES: dict[str, str] = {
+    "navigating": "#4e79a7", "load_trays": "#f28e2b", "await_pickup": "#edc948",
+    "scan": "#76b7b2", "attend": "#e15759", "charging": "#59a14f", "idle": "#e4e4e4",
+    "offline": "#7f7f7f", "fault": "#1a1a1a", "emergency_stop": "#b0006a",
 }
 UNKNOWN_ACTIVITY_COLOUR = "#c9a0dc"
 
@@ -74,9 +105,9 @@ ROBOT_NUDGE_M = 1.5
 # -- public API ---------------------------------------------------------------
 
 def write_html(result: SimResult, kpis: Kpis, verdicts: Verdicts, path: str | Path, *,
-               on_time_window: float = 30.0) -> Path:
+               on_time_window: float = 30.0, language: str = DEFAULT_LANGUAGE) -> Path:
     """Write the one-file HTML report; ``on_time_window`` (min) is drawn on the meal chart."""
-    page = render_html(result, kpis, verdicts, on_time_window=on_time_window)
+    page = render_html(result, kpis, verdicts, on_time_window=on_time_window, language=language)
     return write_atomically(Path(path), page.encode("utf-8"))
 
 
@@ -111,23 +142,24 @@ def overall_passed(verdicts: Verdicts) -> bool:
 
 
 def render_html(result: SimResult, kpis: Kpis, verdicts: Verdicts, *,
-                on_time_window: float = 30.0) -> str:
-    """The whole report page as a string."""
-    clock = Clock(result)
+                on_time_window: float = 30.0, language: str = DEFAULT_LANGUAGE) -> str:
+    """The whole report page as a string, in ``language``."""
+    clock, say = Clock(result), words(language)
     sections = [
-        _header(result, verdicts, clock),
-        _expectations_section(verdicts),
-        _kpi_section(kpis),
-        _timeline_section(result),
-        _meal_section(result, on_time_window),
-        _robots_section(result),
-        _ward_section(result),
-        _devices_section(result, clock),
-        _tasks_section(result, clock),
-        _notifications_section(result, clock),
+        _header(result, verdicts, clock, say),
+        _expectations_section(verdicts, say),
+        _kpi_section(kpis, language, say),
+        _timeline_section(result, say),
+        _meal_section(result, on_time_window, say),
+        _robots_section(result, say),
+        _ward_section(result, say),
+        _devices_section(result, clock, say),
+        _tasks_section(result, clock, say),
+        _notifications_section(result, clock, say),
     ]
-    title = f"{result.scenario} · {result.ward} · {clock.date(result.start)}"
-    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    title = say("title", scenario=result.scenario, ward=result.ward, date=clock.date(result.start))
+    lang = "zh-CN" if language == "zh" else language
+    return (f"<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             + "\n".join(section for section in sections if section)
             + "\n</body>\n</html>\n")
@@ -164,22 +196,23 @@ def _to_num(at: float) -> float:
 
 # -- pictures ---------------------------------------------------------------------
 
-def timeline_png(result: SimResult) -> bytes:
+def timeline_png(result: SimResult, say: Say | None = None) -> bytes:
     """One row per robot over the run, coloured by activity, happenings as labelled lines.
 
     Bars of one task carry a short tag above them ("lunch", "patrol", "fall room 203")
     so a reader sees *why* a robot was driving, not only that it was.
     """
+    say = say or words()
     levels = _label_levels(result)
     height = 1.2 + 0.6 * len(result.robots) + 0.17 * (max(levels, default=-1) + 1)
     figure, ax = plt.subplots(figsize=(14, height))
     _draw_segments(ax, result)
-    _draw_task_tags(ax, result)
+    _draw_task_tags(ax, result, say)
     _style_time_axis(ax, result)
     _draw_happenings(ax, result, levels)
-    _timeline_legend(ax, result)
-    ax.set_title(f"{result.scenario} · {Clock(result).date(result.start)} · "
-                 f"ward time ({result.timezone})", loc="left",
+    _timeline_legend(ax, result, say)
+    ax.set_title(say("day.chart_title", scenario=result.scenario,
+                     date=Clock(result).date(result.start), zone=result.timezone), loc="left",
                  fontsize=11, pad=14 + 12 * (max(levels, default=-1) + 1))
     return _png(figure)
 
@@ -201,10 +234,10 @@ def _draw_segments(ax: Axes, result: SimResult) -> None:
 
 
 def _activity_colour(activity: str) -> str:
-    return ACTIVITIES.get(activity, (activity, UNKNOWN_ACTIVITY_COLOUR))[1]
+    return ACTIVITIES.get(activity, UNKNOWN_ACTIVITY_COLOUR)
 
 
-def _draw_task_tags(ax: Axes, result: SimResult) -> None:
+def _draw_task_tags(ax: Axes, result: SimResult, say: Say) -> None:
     """A short tag over each stretch a robot spent on one task, unless it would overlap."""
     records = {task.get("id"): task for task in result.tasks}
     seconds_per_char = _seconds_per_char(result) * 0.9     # tags are a little smaller
@@ -212,7 +245,7 @@ def _draw_task_tags(ax: Axes, result: SimResult) -> None:
         free_from = result.start
         for task_id, start, end in _task_stretches(robot.segments):
             start, end = max(start, result.start), min(end, result.end)
-            tag = task_tag(records.get(task_id), task_id)
+            tag = task_tag(records.get(task_id), task_id, say)
             half = (len(tag) + 1) * seconds_per_char / 2
             middle = (start + end) / 2
             if end <= start or middle - half < free_from or middle + half > result.end:
@@ -242,16 +275,17 @@ def _task_stretches(segments: Iterable[Segment]) -> list[tuple[str, float, float
     return stretches
 
 
-def task_tag(record: dict[str, Any] | None, task_id: str) -> str:
+def task_tag(record: dict[str, Any] | None, task_id: str, say: Say | None = None) -> str:
     """A few words naming a task on the timeline: the meal, "patrol", "fall room 203"."""
     if record is None:
         return task_id
+    say = say or words()
     kind, progress = record.get("kind", ""), record.get("progress", {})
     if kind == "meal_delivery":
-        return progress.get("meal") or "meal"
+        return progress.get("meal") or say("tag.meal")
     if kind == "fall_response":
-        return f"fall {progress.get('room', '')}".replace("_", " ").strip()
-    return kind.replace("_", " ")
+        return say("tag.fall", room=progress.get("room", "").replace("_", " ")).strip()
+    return _known(say, f"kind.{kind}", kind.replace("_", " "))
 
 
 def _style_time_axis(ax: Axes, result: SimResult) -> None:
@@ -325,11 +359,11 @@ def _draw_happenings(ax: Axes, result: SimResult, levels: list[int]) -> None:
                     ha="right" if left else "left", annotation_clip=False)
 
 
-def _timeline_legend(ax: Axes, result: SimResult) -> None:
+def _timeline_legend(ax: Axes, result: SimResult, say: Say) -> None:
     present = {s.activity for robot in result.robots for s in robot.segments}
     ordered = [a for a in ACTIVITIES if a in present] + sorted(present - ACTIVITIES.keys())
     handles = [Patch(facecolor=_activity_colour(a), edgecolor="#999999",
-                     label=ACTIVITIES.get(a, (a.replace("_", " "), ""))[0]) for a in ordered]
+                     label=_known(say, f"activity.{a}", a.replace("_", " "))) for a in ordered]
     if handles:
         below_ticks = ScaledTranslation(0, -0.3, ax.figure.dpi_scale_trans)
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0),
@@ -337,11 +371,13 @@ def _timeline_legend(ax: Axes, result: SimResult) -> None:
                   fontsize=8.5, frameon=False)
 
 
-def meal_latency_png(result: SimResult, on_time_window: float) -> bytes | None:
+def meal_latency_png(result: SimResult, on_time_window: float,
+                     say: Say | None = None) -> bytes | None:
     """Latency of every delivered tray, one column per meal service; None without meals."""
     services = _meal_services(result)
     if not services:
         return None
+    say = say or words()
     clock = Clock(result)
     figure, ax = plt.subplots(figsize=(min(3 + 1.6 * len(services), 12), 3.6))
     for column, (_, _, latencies, _) in enumerate(services):
@@ -350,11 +386,11 @@ def meal_latency_png(result: SimResult, on_time_window: float) -> bytes | None:
                    edgecolors="black", linewidths=0.3, zorder=3)
     ax.axhline(0, color="#888888", lw=0.8)
     ax.axhline(on_time_window, color="#e15759", lw=1, ls="--",
-               label=f"on-time limit ({on_time_window:g} min after slot)")
+               label=say("meals.limit", minutes=f"{on_time_window:g}"))
     ax.set_xticks(range(len(services)),
-                  [_service_label(clock, *service) for service in services], fontsize=8.5)
+                  [_service_label(clock, say, *service) for service in services], fontsize=8.5)
     ax.set_xlim(-0.6, len(services) - 0.4)
-    ax.set_ylabel("minutes after meal slot", fontsize=9)
+    ax.set_ylabel(say("meals.axis"), fontsize=9)
     ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1), frameon=False)
     ax.grid(axis="y", color="#eeeeee")
     for side in ("top", "right"):
@@ -362,10 +398,11 @@ def meal_latency_png(result: SimResult, on_time_window: float) -> bytes | None:
     return _png(figure)
 
 
-def _service_label(clock: Clock, slot: float, meal: str, latencies: list[float],
+def _service_label(clock: Clock, say: Say, slot: float, meal: str, latencies: list[float],
                    missed: int) -> str:
-    label = f"{meal or 'meal'} {clock.time(slot)}\n{len(latencies)} taken"
-    return label + (f", {missed} missed" if missed else "")
+    label = (say("meals.service", meal=meal or say("meals.meal"), time=clock.time(slot))
+             + "\n" + say("meals.taken", n=len(latencies)))
+    return label + (", " + say("meals.missed", n=missed) if missed else "")
 
 
 def _meal_services(result: SimResult) -> list[tuple[float, str, list[float], int]]:
@@ -442,19 +479,20 @@ def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], css: str = "")
     return f"{opening}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
-def _badge(passed: bool) -> str:
-    word = "PASS" if passed else "FAIL"
-    return f"<span class=\"badge {word.lower()}\">{word}</span>"
+def _badge(passed: bool, say: Say) -> str:
+    css = "pass" if passed else "fail"
+    return f"<span class=\"badge {css}\">{_e(say(css))}</span>"
 
 
-def _header(result: SimResult, verdicts: Verdicts, clock: Clock) -> str:
-    facts = [("scenario file", result.source), ("ward", f"{result.ward} ({result.ward_file})"),
-             ("run", f"{clock.date(result.start)} {clock.time(result.start)} – "
-                     f"{clock.time(result.end)} {result.timezone}"),
-             ("seed", result.seed), ("restarts", result.restarts),
-             ("simulated in", f"{result.wall_seconds:.1f} s")]
+def _header(result: SimResult, verdicts: Verdicts, clock: Clock, say: Say) -> str:
+    facts = [(say("fact.source"), result.source),
+             (say("fact.ward"), f"{result.ward} ({result.ward_file})"),
+             (say("fact.run"), f"{clock.date(result.start)} {clock.time(result.start)} – "
+                               f"{clock.time(result.end)} {result.timezone}"),
+             (say("fact.seed"), result.seed), (say("fact.restarts"), result.restarts),
+             (say("fact.simulated"), say("seconds", n=f"{result.wall_seconds:.1f}"))]
     rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
-    return (f"<header><h1>{_badge(overall_passed(verdicts))} {_e(result.scenario)}</h1>\n"
+    return (f"<header><h1>{_badge(overall_passed(verdicts), say)} {_e(result.scenario)}</h1>\n"
             f"<p class=\"sub\">{_e(result.ward)} · {_e(clock.date(result.start))}</p>\n"
             f"<dl>{rows}</dl></header>")
 
@@ -467,17 +505,19 @@ def _note(text: str) -> str:
     return f"<p class=\"note\">{_e(text)}</p>"
 
 
-def _expectations_section(verdicts: Verdicts) -> str:
+def _expectations_section(verdicts: Verdicts, say: Say) -> str:
     if not verdicts:
-        return _section("Expectations", _note("This scenario sets no expectations."))
-    rows = [(_badge(passed), _e(name), _e(detail)) for name, passed, detail in verdicts]
-    return _section("Expectations", _table(("", "expectation", "detail"), rows))
+        return _section(say("expectations"), _note(say("expectations.none")))
+    rows = [(_badge(passed, say), _e(name), _e(detail)) for name, passed, detail in verdicts]
+    return _section(say("expectations"),
+                    _table(("", _e(say("col.expectation")), _e(say("col.detail"))), rows))
 
 
-def _kpi_section(kpis: Kpis) -> str:
-    rows = [(_e(label), _e(format_value(key, kpis[key])), _e(text))
-            for key, (label, _, text) in KPI_DEFINITIONS.items() if key in kpis]
-    return _section("Key figures", _table(("figure", "value", "meaning"), rows, "kpi"))
+def _kpi_section(kpis: Kpis, language: str, say: Say) -> str:
+    rows = [(_e(kpi_label(key, language)), _e(format_value(key, kpis[key], language)),
+             _e(kpi_meaning(key, language))) for key in KPI_DEFINITIONS if key in kpis]
+    headers = (_e(say("col.figure")), _e(say("col.value")), _e(say("col.meaning")))
+    return _section(say("figures"), _table(headers, rows, "kpi"))
 
 
 def _image(png: bytes, alt: str) -> str:
@@ -490,44 +530,41 @@ def _figure_section(title: str, png: bytes, caption: str) -> str:
                            f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
-def _timeline_section(result: SimResult) -> str:
+def _timeline_section(result: SimResult, say: Say) -> str:
     if not result.robots or result.end <= result.start:
-        return _section("Robots' day", _note("No robot time to show."))
-    return _figure_section("Robots' day", timeline_png(result),
-                           "Each row is one robot; coloured bars show what it was doing, "
-                           "vertical lines mark what happened on the ward.")
+        return _section(say("day"), _note(say("day.none")))
+    return _figure_section(say("day"), timeline_png(result, say), say("day.caption"))
 
 
-def _meal_section(result: SimResult, on_time_window: float) -> str:
-    png = meal_latency_png(result, on_time_window)
+def _meal_section(result: SimResult, on_time_window: float, say: Say) -> str:
+    png = meal_latency_png(result, on_time_window, say)
     if png is None:
         return ""
-    return _figure_section("Meal deliveries", png,
-                           "Each dot is one tray, by how many minutes after the meal slot it "
-                           "was taken; red dots are later than the on-time limit.")
+    return _figure_section(say("meals"), png, say("meals.caption"))
 
 
-def _robots_section(result: SimResult) -> str:
+def _robots_section(result: SimResult, say: Say) -> str:
     rows = []
     for index, robot in enumerate(result.robots):
         share = robot_utilisation(result, index)
         rows.append((_e(robot.id), _e(robot.model), _e(f"{robot.distance_m / 1000:.2f} km"),
                      _e(f"{robot.energy_wh / 1000:.2f} kWh"),
-                     _e("n/a" if share is None else f"{share * 100:.1f} %"),
+                     _e(say("not_available") if share is None else f"{share * 100:.1f} %"),
                      _e(f"{robot.min_battery * 100:.0f} %"),
                      _e(f"{robot.final_battery * 100:.0f} %")))
-    headers = ("robot", "model", "distance", "energy", "utilisation", "lowest battery",
-               "battery at end")
-    return _section("Robots", _table(headers, rows))
+    headers = [_e(say(f"col.{name}")) for name in ("robot", "model", "distance", "energy",
+                                                   "utilisation", "lowest_battery",
+                                                   "final_battery")]
+    return _section(say("robots"), _table(headers, rows))
 
 
-def _ward_section(result: SimResult) -> str:
+def _ward_section(result: SimResult, say: Say) -> str:
     try:
         png = ward_png(result)
     except Exception as error:  # noqa: BLE001 - a map problem must not cost the whole report
-        return _section("Ward map", _note(f"The ward map could not be drawn "
-                                          f"({type(error).__name__}: {error})."))
-    return _figure_section("Ward map", png, "Robots are shown at the last place they were.")
+        return _section(say("map"), _note(say("map.failed",
+                                              error=f"{type(error).__name__}: {error}")))
+    return _figure_section(say("map"), png, say("map.caption"))
 
 
 def task_summary(record: dict[str, Any]) -> str:
@@ -548,73 +585,87 @@ def task_summary(record: dict[str, Any]) -> str:
         return str(record.get("kind", ""))
 
 
-def _devices_section(result: SimResult, clock: Clock) -> str:
+def _devices_section(result: SimResult, clock: Clock, say: Say) -> str:
     """The ward devices' night: each device's health, every event (accepted with the
     rules it fired, or refused with why), and how fast staff answered the alerts."""
     devices = result.devices
     if devices is None:
         return ""
-    health = _table(("device", "health"), ((_e(d), f"<span class=\"health {_e(h)}\">{_e(h)}"
-                                            "</span>") for d, h in sorted(devices["devices"].items())))
+    health = _table((_e(say("col.device")), _e(say("col.health"))), (
+        (_e(d), f"<span class=\"health {_e(h)}\">{_e(_known(say, f'health.{h}', str(h)))}</span>")
+        for d, h in sorted(devices["devices"].items())))
     rows = []
     for event in devices["events"]:
         if event["accepted"]:
-            verdict = _e(event.get("health") or "accepted")
+            verdict = _e(_known(say, f"health.{event['health']}", event["health"])
+                         if event.get("health") else say("device.accepted"))
             what = ", ".join(event.get("fired", [])) or ", ".join(event.get("suppressed", []))
         else:
-            verdict = f"<span class=\"bad\">refused: {_e(event.get('refused'))}</span>"
+            verdict = f"<span class=\"bad\">{_e(say('device.refused', reason=event.get('refused')))}</span>"
             what = event.get("detail", "")
         rows.append((_e(clock.time(event["at"])), _e(event["device"]), _e(event["kind"] or ""),
                      _e(event.get("room") or ""), verdict, _e(what)))
-    events = _table(("time", "device", "event", "room", "verdict", "rules / detail"), rows)
+    headers = [_e(say(f"col.{name}")) for name in ("time", "device", "event", "room", "verdict",
+                                                   "rules")]
+    events = _table(headers, rows)
     refusals = ", ".join(f"{reason} x{n}" for reason, n in sorted(devices["refusals"].items()))
     response = []
     for priority, stages in devices["alert_response"].items():
         if not stages["count"]:
             continue
-        response.append((_e(priority), str(stages["count"]),
-                         *(_seconds(stages[stage]) for stage in STAGES)))
-    answers = _table(("priority", "alerts", *(f"{stage} (median / max)" for stage in STAGES)),
+        response.append((_e(_known(say, f"priority.{priority}", priority)), str(stages["count"]),
+                         *(_seconds(stages[stage], say) for stage in STAGES)))
+    answers = _table((_e(say("col.priority")), _e(say("col.alerts")),
+                      *(_e(say("col.stage", stage=say(f"stage.{stage}"))) for stage in STAGES)),
                      response)
-    return _section("Ward devices", health + "<h3>Events</h3>" + events
-                    + _note(f"Refused: {refusals or 'none'}.")
-                    + "<h3>Alert response times</h3>" + answers)
+    return _section(say("devices"), health + f"<h3>{_e(say('devices.events'))}</h3>" + events
+                    + _note(say("devices.refused", list=refusals or say("none")))
+                    + f"<h3>{_e(say('devices.response'))}</h3>" + answers)
 
 
-def _seconds(figures: dict[str, Any]) -> str:
+def _seconds(figures: dict[str, Any], say: Say) -> str:
     if not figures["count"]:
         return "–"
-    return f"{_minutes(figures['median_s'])} / {_minutes(figures['max_s'])}"
+    return f"{_span(figures['median_s'], say)} / {_span(figures['max_s'], say)}"
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+def _span(seconds: float, say: Say) -> str:
+    if seconds >= 90:
+        return _e(say("minutes", n=f"{seconds / 60:.1f}"))
+    return _e(say("seconds", n=f"{seconds:.0f}"))
 
 
-def _tasks_section(result: SimResult, clock: Clock) -> str:
-    rows = [(_e(t.get("id")), _e(t.get("kind")), _e(task_summary(t)), _e(t.get("priority")),
-             f"<span class=\"state {_e(t.get('state'))}\">{_e(t.get('state'))}</span>",
-             _e(t.get("reason")), _e(t.get("assigned_robot") or t.get("robot")),
-             _e(clock.time(t.get("created_at"))), _e(clock.time(t.get("finished_at"))))
+def _task_row(task: dict[str, Any], clock: Clock, say: Say) -> tuple[str, ...]:
+    kind, state, priority = (str(task.get(k)) for k in ("kind", "state", "priority"))
+    return (_e(task.get("id")), _e(_known(say, f"kind.{kind}", kind)), _e(task_summary(task)),
+            _e(_known(say, f"priority.{priority}", priority)),
+            f"<span class=\"state {_e(state)}\">{_e(_known(say, f'state.{state}', state))}</span>",
+            _e(task.get("reason")), _e(task.get("assigned_robot") or task.get("robot")),
+            _e(clock.time(task.get("created_at"))), _e(clock.time(task.get("finished_at"))))
+
+
+def _tasks_section(result: SimResult, clock: Clock, say: Say) -> str:
+    rows = [_task_row(t, clock, say)
             for t in sorted(result.tasks, key=lambda t: (t.get("created_at", 0), t.get("id", "")))]
-    headers = ("id", "kind", "summary", "priority", "state", "reason", "robot", "created",
-               "finished")
+    headers = [_e(say(f"col.{name}")) for name in ("id", "kind", "summary", "priority", "state",
+                                                   "reason", "robot", "created", "finished")]
     lost = ""
     if result.lost_tasks:
-        lost = (f"<p class=\"note bad\">Lost after restart: "
-                f"{_e(', '.join(result.lost_tasks))}</p>")
-    return _section("Tasks", lost + _table(headers, rows, "tasks"))
+        lost = (f"<p class=\"note bad\">"
+                f"{_e(say('tasks.lost', ids=', '.join(result.lost_tasks)))}</p>")
+    return _section(say("tasks"), lost + _table(headers, rows, "tasks"))
 
 
-def _notifications_section(result: SimResult, clock: Clock) -> str:
+def _notifications_section(result: SimResult, clock: Clock, say: Say) -> str:
     if not result.notifications:
-        return _section("Staff notifications", _note("None."))
+        return _section(say("notifications"), _note(say("notifications.none")))
     rows = [(_e(clock.time(n.at)),
-             f"<span class=\"sev {_e(n.severity)}\">{_e(n.severity)}</span>",
+             f"<span class=\"sev {_e(n.severity)}\">"
+             f"{_e(_known(say, f'severity.{n.severity}', n.severity))}</span>",
              _e(n.key), _e(n.text), _e(n.task_id))
             for n in sorted(result.notifications, key=lambda n: n.at)]
-    headers = ("time", "severity", "key", "message", "task")
-    return _section("Staff notifications", _table(headers, rows))
+    headers = [_e(say(f"col.{name}")) for name in ("time", "severity", "key", "message", "task")]
+    return _section(say("notifications"), _table(headers, rows))
 
 
 _CSS = """

@@ -19,6 +19,7 @@ from carefleet.devices.day import SCENARIO_KINDS, check_happening, read_scenario
 from carefleet.maps import DEMO_WARD, WARDS_DIR, load_ward
 from carefleet.maps.model import PlaceKind, Ward
 from carefleet.maps.routing import Planner
+from carefleet.messages import DEFAULT_LANGUAGE, render
 from carefleet.orchestrator.schedules import MealService, PatrolSchedule, Schedule, parse_clock
 from carefleet.tasks.meal import MealDelivery
 from carefleet.tasks.model import Task
@@ -84,12 +85,15 @@ class Expectation:
             bounds.append(f"<= {self._with_unit(self.maximum)}")
         return f"{self.kpi} {' and '.join(bounds)}"
 
-    def judge(self, value: float | None) -> tuple[bool, str]:
+    def judge(self, value: float | None,
+              language: str = DEFAULT_LANGUAGE) -> tuple[bool, str]:
+        """Whether ``value`` meets the bounds, and what was measured, in ``language``."""
         if value is None:
-            return False, "no data"
+            return False, render("verdict.no_data", {}, language, "report")
         ok = ((self.minimum is None or value >= stored(self.kpi, self.minimum))
               and (self.maximum is None or value <= stored(self.kpi, self.maximum)))
-        return ok, f"measured {self._with_unit(shown(self.kpi, value), '.4g')}"
+        measured = self._with_unit(shown(self.kpi, value), '.4g')
+        return ok, render("verdict.measured", {"value": measured}, language, "report")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

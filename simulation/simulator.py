@@ -35,6 +35,7 @@ from carefleet.simulation.cameras import watch_scene
 from carefleet.simulation.result import Happening as Shown
 from carefleet.simulation.result import Notification, SimResult
 from carefleet.simulation.scenario import Happening, Scenario
+from carefleet.simulation.telling import Teller
 
 HEARTBEAT = 60.0        # seconds between robot status reports
 LOAD_TIME = (45.0, 90.0)
@@ -51,6 +52,7 @@ class Simulation:
         catalogue(language)                     # refuse an unknown language up front
         self.scenario = scenario
         self.language = language
+        self.tell = Teller(scenario.ward, language)
         self.clock = VirtualClock(scenario.start)
         self.rng = random.Random(scenario.seed)
         self.planner = Planner(scenario.ward)
@@ -221,26 +223,23 @@ class Simulation:
         args = h.args
         robot = self.robots.get(args.get("robot", ""))
         kind = h.kind
+        marker = self.tell.happening(kind, args)
+        if marker is not None:
+            self._show(*marker)
         if kind in ("fall", "activity"):
             self._resident_moves(args["room"], args.get("scene", "fall"))
         elif kind == "call_button":
-            self._show("call", f"call button {self._label(args['room'])}")
             self._feed(DeviceEvent(device_id=f"call_{args['room']}", kind="call_button",
                                    room=args["room"]))
         elif kind == "robot_fault" and robot:
-            error = args.get("error", "drive failure")
-            self._show("fault", f"{robot.robot_id} {error}")
-            robot.break_down(error)
+            robot.break_down(args.get("error", "drive failure"))
             if "repair_after" in args:
                 self.schedule(self.now + args["repair_after"], robot.repair)
         elif kind == "robot_stuck" and robot:
-            self._show("fault", f"{robot.robot_id} stuck")
             robot.get_stuck(args["duration"])
         elif kind == "battery" and robot:
-            self._show("battery", f"{robot.robot_id} battery {args['level']:.0%}")
             robot.set_battery(args["level"])
         elif kind == "estop" and robot:
-            self._show("fault", f"{robot.robot_id} e-stop")
             robot.press_estop()
             if "release_after" in args:
                 self.schedule(self.now + args["release_after"], robot.release_estop)
@@ -257,7 +256,6 @@ class Simulation:
         elif kind == "restart":
             self._restart()
         elif kind in SCENARIO_KINDS and self.devices is not None:
-            self._show("device", _device_happening(kind, args))
             self.devices.happen(kind, args)
 
     def _resident_moves(self, room: str, scene: str) -> None:
@@ -267,8 +265,7 @@ class Simulation:
         reaches the orchestrator, after the detector's own delay; without one, a fall
         is reported at once by the resident's wearable.
         """
-        label = self._label(room)
-        self._show("fall" if scene == "fall" else "activity", f"{scene.replace('_', ' ')} in {label}")
+        self._show(*self.tell.scene(room, scene))
         camera = self.scenario.cameras.get(room)
         if camera is None:
             self._feed(FallDetected(room=room, source="wearable"))
@@ -276,16 +273,16 @@ class Simulation:
         sighting = watch_scene(camera, scene, seed=self.rng.randrange(2 ** 31))
         if sighting is None:
             if scene == "fall":
-                self._show("missed", f"{camera} missed the fall in {label}")
+                self._show(*self.tell.missed(camera, room))
             return
 
         def alarm() -> None:
-            self._show("camera", f"{camera}: fall detected ({sighting.confidence:.0%})")
+            self._show(*self.tell.alarm(camera, sighting.confidence))
             self._feed(FallDetected(room=room, source=camera, confidence=sighting.confidence))
         self.schedule(self.now + sighting.delay, alarm)
 
     def _passage(self, what: str, closed: bool) -> None:
-        self._show("closure", f"{what} {'closed' if closed else 'open'}")
+        self._show(*self.tell.passage(what, closed))
         names = set(self.closed)
         (names.add if closed else names.discard)(what)
         self.closed = frozenset(names)
@@ -295,14 +292,11 @@ class Simulation:
 
     def _restart(self) -> None:
         """Crash and restart: all in-memory orchestrator state is gone; the store remains."""
-        self._show("restart", "orchestrator restart")
+        self._show(*self.tell.restart())
         self.host.restart()
         for task in self.orchestrator.tasks.values():
             if task.kind == "fall_response" and task.is_open:
                 self._staff_will_acknowledge(task.id)
-
-    def _label(self, place: str) -> str:
-        return self.scenario.ward.places[place].label
 
     def _show(self, kind: str, text: str) -> None:
         self.shown.append(Shown(at=self.now, kind=kind, text=text))
@@ -324,15 +318,3 @@ class Simulation:
             tasks=records, happenings=self.shown, notifications=self.notifications,
             restarts=self.host.restarts, lost_tasks=self.host.lost, wall_seconds=wall,
             devices=self.devices.report() if self.devices is not None else None)
-
-
-def _device_happening(kind: str, args: dict[str, Any]) -> str:
-    """The timeline's label of a scripted device happening."""
-    device = args["device"]
-    if kind == "device":
-        return f"{device} {args['event']}"
-    if kind == "device_spoof":
-        return f"{args['how']} {args['event']} as {device}"
-    if kind == "device_battery":
-        return f"{device} battery {args['level']:.0%}"
-    return f"{device} {kind.removeprefix('device_')}"

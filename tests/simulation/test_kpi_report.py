@@ -325,7 +325,7 @@ def test_html_escapes_task_and_notification_text(html_report: tuple[str, _Page])
     assert "<script>" not in text
     assert "drive failure &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
     failed = next(row for row in page.rows if row and row[0] == "g1")
-    assert failed == ["g1", "go_to", "go to lounge", "normal", "failed",
+    assert failed == ["g1", "go to", "go to lounge", "normal", "failed",
                       f"drive failure {EVIL}", "r2", "08:20", "08:35"]
     assert any(row[:1] == ["08:35"] and f"go to lounge failed {EVIL}" in row for row in page.rows)
 
