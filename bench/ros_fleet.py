@@ -12,7 +12,6 @@ both processes' CPU from /proc. Prints figures, asserts nothing (``make bench``)
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import subprocess

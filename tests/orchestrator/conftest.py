@@ -16,7 +16,6 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterable
-from zoneinfo import ZoneInfo
 
 import pytest
 

@@ -15,7 +15,7 @@ from carefleet.orchestrator.events import (CommandResult, DriverMode, Outcome, P
                                            RobotStatus, TaskCancelled, TaskSubmitted, Tick)
 from carefleet.orchestrator.journal import StateSaved, TaskSaved
 from carefleet.robots.lifecycle import RobotState
-from carefleet.robots.model import Battery, RobotSpec
+from carefleet.robots.model import Battery
 from carefleet.tasks.errands import Charge
 from carefleet.tasks.model import TaskState
 from orchestrator_helpers import MEAL_BOT, PATROL_BOT, START
