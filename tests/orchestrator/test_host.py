@@ -188,11 +188,16 @@ def test_retry_is_honoured_with_backoff_then_the_command_fails(make_host) -> Non
     host.post(CommandResult(robot_id="r1", command_id=driver.sent[0][1],
                             outcome=Outcome.SUCCEEDED))
     drain(host)
-    while host.next_due() is not None and host.next_due() < START + 100:
+    play_until(host, clock, START + 100)
+    assert "driver still busy after 6 tries" in failures(host)[-1]
+
+
+def play_until(host: Host, clock: VirtualClock, end: float) -> None:
+    """Move the virtual clock from one due moment of the host to the next, up to ``end``."""
+    while host.next_due() is not None and host.next_due() < end:
         clock.t = host.next_due()
         host.poll()
         drain(host)
-    assert "driver still busy after 6 tries" in failures(host)[-1]
 
 
 def failures(host: Host) -> list[str]:
@@ -368,10 +373,7 @@ def test_a_stop_the_driver_cannot_take_is_retried_then_said_loud(make_host) -> N
     driver.replies = [RuntimeError("link down"), Reply.RETRY]      # then it takes the Stop
     host.post(TaskCancelled(task_id="errand", requested_by="staff:anna"))
     drain(host)
-    while host.next_due() is not None and host.next_due() < START + 100:
-        clock.t = host.next_due()
-        host.poll()
-        drain(host)
+    play_until(host, clock, START + 100)
     assert driver.sent[1:] == [("stop", command_id)] * 3 and faults == []
 
     driver.sent.clear()
@@ -381,10 +383,7 @@ def test_a_stop_the_driver_cannot_take_is_retried_then_said_loud(make_host) -> N
     driver.replies = [RuntimeError("link down")] * 10
     host.post(TaskCancelled(task_id="errand-2", requested_by="staff:anna"))
     drain(host)
-    while host.next_due() is not None and host.next_due() < START + 200:
-        clock.t = host.next_due()
-        host.poll()
-        drain(host)
+    play_until(host, clock, START + 200)
     assert [k for k, _ in driver.sent[1:]] == ["stop"] * 6
     assert len(faults) == 1 and f"could not stop {second}" in faults[0] \
         and "link down after 6 tries" in faults[0]

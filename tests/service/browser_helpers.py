@@ -87,6 +87,12 @@ def new_page(browser: Any, guard: Guard, *, width: int = 1280, height: int = 960
     return page
 
 
+def expect(locator: Any, **kwargs: Any) -> Any:
+    """Playwright's ``expect``: it waits for what the page shows, up to its timeout."""
+    from playwright.sync_api import expect as playwright_expect
+    return playwright_expect(locator, **kwargs)
+
+
 def log_in(page: Any, url: str, name: str, password: str | None = None) -> None:
     from playwright.sync_api import expect
     page.goto(url + "/")

@@ -130,3 +130,35 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     yield start
     for served in running:
         served.stop()
+
+
+# == a real headless Chromium (tests/service/browser_helpers.py) ======================
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright, resolving no host but 127.0.0.1."""
+    from browser_helpers import launch
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def guard() -> Iterator[Any]:
+    """Records every request a page makes beyond this machine (asserted empty after)."""
+    from browser_helpers import Guard
+    stopped = Guard()
+    yield stopped
+    assert stopped.stopped == [], f"the page tried to reach other hosts: {stopped.stopped}"
+
+
+@pytest.fixture
+def page(browser: Any, guard: Any) -> Iterator[Any]:
+    """A fresh tab (its own context); a script error on it fails the test."""
+    from browser_helpers import new_page
+    tab = new_page(browser, guard)
+    yield tab
+    assert tab.errors == [], tab.errors
+    tab.context.close()
+

@@ -25,8 +25,8 @@ from browser_helpers import (
     axe_script,
     described,
     english_left,
+    expect,
     have_chromium,
-    launch,
     log_in,
     new_page,
     screenshot,
@@ -61,38 +61,9 @@ def ward(tmp_path_factory: pytest.TempPathFactory) -> Iterator[serving.Served]:
     served.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def guard() -> Iterator[Guard]:
-    stopped = Guard()
-    yield stopped
-    assert stopped.stopped == [], f"the page tried to reach other hosts: {stopped.stopped}"
-
-
-@pytest.fixture
-def page(browser, guard: Guard) -> Iterator[object]:
-    tab = new_page(browser, guard)
-    yield tab
-    assert tab.errors == [], tab.errors
-    tab.context.close()
-
-
 @pytest.fixture(scope="session")
 def axe_js(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return axe_script(tmp_path_factory.mktemp("axe"))
-
-
-def expect(locator, **kwargs):
-    from playwright.sync_api import expect as playwright_expect
-    return playwright_expect(locator, **kwargs)
 
 
 # == the string tables (no browser) ===============================================

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from browser_helpers import (WAIT, Guard, english_left, have_chromium, launch, log_in,
-                             new_page, screenshot, serving)
+from browser_helpers import (WAIT, english_left, expect, have_chromium, log_in, screenshot,
+                             serving)
 
 from carefleet.service.site import DEMO_SITE
 
@@ -31,11 +31,6 @@ pytestmark = pytest.mark.skipif(not have_chromium(), reason="chromium or playwri
 
 TAG = secrets.token_hex(3)
 BED, BUTTON = f"bed-{TAG}", f"btn-{TAG}"
-
-
-def expect(locator, **kwargs):
-    from playwright.sync_api import expect as playwright_expect
-    return playwright_expect(locator, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -78,25 +73,6 @@ def devices(ward: serving.Served, tmp_path_factory: pytest.TempPathFactory) -> I
     if process.poll() is None:
         process.kill()
     process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser) -> Iterator[object]:
-    guard = Guard()
-    tab = new_page(browser, guard)
-    yield tab
-    assert tab.errors == [], tab.errors
-    assert guard.stopped == [], f"the page tried to reach other hosts: {guard.stopped}"
-    tab.context.close()
 
 
 def open_devices(page, ward: serving.Served, user: str) -> None:
