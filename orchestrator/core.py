@@ -330,10 +330,17 @@ class Orchestrator:
         robot.last_seen = self.now
         self.allocator.forget(robot.id)   # position or battery may have changed
         mode = event.mode
+        if mode is DriverMode.OFFLINE:       # the driver lost the robot: no need to wait
+            if robot.state is not RobotState.OFFLINE:
+                reason = event.error or "link lost"
+                self._go_offline(robot, f"robot {robot.id}: {reason}")
+                self._notify(Severity.WARNING, "robot_link_lost", robot=robot, reason=reason)
+            return
         if robot.state is RobotState.OFFLINE:
             robot.trigger("connect")
             self._audit(f"robot:{robot.id}", "connected", robot_id=robot.id,
                         detail={"mode": mode.value})
+            self._back_at_work(robot)
             self._rebalance()
         if (event.command_id is not None and event.command_id != robot.command
                 and mode in (DriverMode.BUSY, DriverMode.CHARGING)):
@@ -358,6 +365,7 @@ class Orchestrator:
             self._rebalance()
         elif robot.state is RobotState.EMERGENCY_STOP:
             robot.trigger("release")
+            self._back_at_work(robot)
             self._rebalance()
         self._check_charged(robot)
 
@@ -579,12 +587,23 @@ class Orchestrator:
         for robot in self.robots.values():
             if robot.state is RobotState.OFFLINE or self.now < robot.last_seen + silence:
                 continue
-            self._hand_back_all(robot, f"robot {robot.id} stopped reporting",
-                                count_attempt=False)
-            robot.trigger("disconnect")
-            robot.charger = None
+            self._go_offline(robot, f"robot {robot.id} stopped reporting")
             self._notify(Severity.WARNING, "robot_offline", robot=robot,
                          minutes=f"{(self.now - robot.last_seen) / 60:.0f}")
+
+    def _go_offline(self, robot: Robot, why: str) -> None:
+        """The robot cannot be reached: its work goes back to the fleet (it rejoins with
+        its next report)."""
+        self._hand_back_all(robot, why, count_attempt=False)
+        robot.trigger("disconnect")
+        robot.charger = None
+
+    def _back_at_work(self, robot: Robot) -> None:
+        """A robot that comes back (online again, e-stop released) answers the alert it
+        raised, if one is open; a robot merely connecting at start-up says nothing."""
+        dedupe = _dedupe("robot_fault", None, robot.id, None, {})
+        if any(alert.dedupe == dedupe for alert in self.alerts.open()):
+            self._notify(Severity.INFO, "robot_recovered", robot=robot)
 
     def _fire_schedules(self) -> None:
         for name, schedule in self.schedules.items():
@@ -1172,6 +1191,7 @@ ALERTS: dict[str, AlertPriority] = {
     "fall_detected": AlertPriority.HIGH, "call_button": AlertPriority.MEDIUM,
     "robot_fault": AlertPriority.MEDIUM, "robot_estop": AlertPriority.MEDIUM,
     "robot_offline": AlertPriority.MEDIUM, "robot_cannot_charge": AlertPriority.MEDIUM,
+    "robot_link_lost": AlertPriority.MEDIUM,
     "task_failed": AlertPriority.MEDIUM, "schedule_missed": AlertPriority.MEDIUM,
     "camera_down": AlertPriority.LOW, "task_waiting": AlertPriority.LOW,
 }
@@ -1181,7 +1201,7 @@ ALERTS.update({"call_water": AlertPriority.LOW, "call_toilet": AlertPriority.MED
                "call_meal": AlertPriority.LOW})
 #: Good news that resolves the alert it answers.
 RESOLVES: dict[str, tuple[str, ...]] = {
-    "robot_recovered": ("robot_fault", "robot_estop", "robot_offline"),
+    "robot_recovered": ("robot_fault", "robot_estop", "robot_offline", "robot_link_lost"),
     "camera_up": ("camera_down",),
 }
 _SEVERITY = {AlertPriority.HIGH: Severity.URGENT, AlertPriority.MEDIUM: Severity.WARNING,

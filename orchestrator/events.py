@@ -37,6 +37,9 @@ class DriverMode(str, Enum):
     CHARGING = "charging"
     ERROR = "error"
     EMERGENCY_STOP = "emergency_stop"
+    OFFLINE = "offline"
+    """Said by a driver that has lost its robot (no pose or battery for a while):
+    the robot's work goes to others at once, without waiting for the silence timeout."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -173,6 +173,39 @@ def test_a_silent_robot_goes_offline_and_its_work_moves(make_fleet) -> None:
     assert fleet.orch.robots[quiet].available
 
 
+def test_a_robot_its_driver_says_is_lost_goes_offline_at_once_and_its_alert_ends_on_return(
+        make_fleet) -> None:
+    fleet = make_fleet([("a", MEAL_BOT, "kitchen"), ("b", MEAL_BOT, "charger_f1")],
+                       policy=Policy(navigate_margin=10_000))
+    fleet.submit(GO_TO)
+    lost = fleet.tasks["t00001"].robot
+    other = "b" if lost == "a" else "a"
+    out = fleet.report(lost, fleet.orch.robots[lost].position, mode=DriverMode.OFFLINE,
+                       error="no pose or battery for 30 s", at=START + 20)
+    assert fleet.orch.robots[lost].state is RobotState.OFFLINE
+    assert [n.params["reason"] for n in notes(out, "robot_link_lost")] == [
+        "no pose or battery for 30 s"]
+    assert fleet.tasks["t00001"].robot == other                     # no silence timeout to wait
+    again = fleet.report(lost, fleet.orch.robots[lost].position, mode=DriverMode.OFFLINE,
+                         error="still gone", at=START + 30)
+    assert notes(again, "robot_link_lost") == []                    # told once
+    [alert] = [a for a in fleet.orch.alerts.open() if a.key == "robot_link_lost"]
+    back = fleet.report(lost, "f1_service", at=START + 60)
+    assert fleet.orch.robots[lost].available
+    assert [n.params["robot"] for n in notes(back, "robot_recovered")] == [lost]
+    assert alert.id not in {a.id for a in fleet.orch.alerts.open()}
+
+
+def test_a_released_emergency_stop_ends_its_alert_and_start_up_says_nothing(make_fleet) -> None:
+    fleet = make_fleet([("a", MEAL_BOT, "kitchen")])
+    assert notes(fleet.sent, "robot_recovered") == []               # connecting is no news
+    fleet.report("a", "f1_service", mode=DriverMode.EMERGENCY_STOP, at=START + 10)
+    assert [a.key for a in fleet.orch.alerts.open()] == ["robot_estop"]
+    out = fleet.report("a", "f1_service", at=START + 40)
+    assert [n.params["robot"] for n in notes(out, "robot_recovered")] == ["a"]
+    assert fleet.orch.alerts.open() == []
+
+
 def test_a_task_pinned_to_a_robot_that_cannot_do_it_is_refused(make_fleet) -> None:
     fleet = make_fleet([("tray", MEAL_BOT, "kitchen"), ("owl", PATROL_BOT, "charger_f2")])
     with pytest.raises(InputError, match="robot 'owl' .* cannot do meal_delivery"):
