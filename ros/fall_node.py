@@ -5,7 +5,9 @@ a camera driver's or ``ros_gz_bridge``'s publisher either way) go through
 ``carefleet.vision.detector.Detector`` with the frame's header stamp as its time. A
 ``fall_detected`` becomes ``{"request_id": "fall-<camera>-<n>", "fall": {"room", "source",
 "confidence"}}`` on the orchestrator's ``task_api_requests`` (a ``FallDetected`` event:
-an urgent fall response in that camera's room). Raw frames are never stored.
+an urgent fall response in that camera's room). Raw frames are never stored. How many
+frames of each camera it has judged goes to ``carefleet/camera_frames`` (``{"camera",
+"frames", "stamp"}``, while someone listens).
 
 Parameters: ``cameras.<id>.room`` (required), ``cameras.<id>.topic`` (default
 ``/<id>/image_raw``), ``cameras.<id>.config`` (a camera configuration file, see README
@@ -61,6 +63,10 @@ def bgr_to_image(frame: np.ndarray, stamp: float, frame_id: str = "camera") -> I
     return msg
 
 
+#: Where the fall core says how many frames of each camera it has judged.
+CAMERA_FRAMES = "carefleet/camera_frames"
+
+
 class FallNode:
     def __init__(self, node: Any) -> None:
         from carefleet.vision.config import default_config, load_camera_config
@@ -73,6 +79,8 @@ class FallNode:
                              field="cameras")
         where = str(param(node, "orchestrator_namespace", "/"))
         self.requests = node.create_publisher(String, topic(where, TASK_REQUESTS), QOS_API)
+        self.watched = node.create_publisher(String, topic(where, CAMERA_FRAMES), QOS_API)
+        self.frames: dict[str, int] = {}
         self._count = itertools.count(1)
         self.cameras: dict[str, dict[str, Any]] = {}
         configs = {}
@@ -102,6 +110,7 @@ class FallNode:
                 self.log.warning(f"{camera_id}: frame skipped ({error}); "
                                  f"{self.bad_frames} so far")
             return
+        self._tell_watched(camera_id, t)
         from carefleet.vision.events import EventKind
         for event in events:
             if event.kind is EventKind.FALL_DETECTED:
@@ -112,6 +121,15 @@ class FallNode:
                     "request_id": f"fall-{camera_id}-{next(self._count)}",
                     "requester": f"camera:{camera_id}",
                     "fall": {"room": room, "source": camera_id, "confidence": confidence}}))
+
+
+    def _tell_watched(self, camera_id: str, t: float) -> None:
+        """Frames judged so far, per camera (to whoever listens: a monitor, a test that
+        must not outrun a slow machine); nothing is sent when nobody listens."""
+        self.frames[camera_id] = self.frames.get(camera_id, 0) + 1
+        if self.watched.get_subscription_count():
+            self.watched.publish(json_message({"camera": camera_id, "frames":
+                                               self.frames[camera_id], "stamp": t}))
 
 
 def main(argv: list[str] | None = None) -> int:
