@@ -1,6 +1,6 @@
 # Two commands for a fresh Debian machine with Python 3.11 (see README "Quick start").
 #   make demo   set up .venv and run the bundled demo day (KPI table + HTML report)
-#   make test   set up .venv (with the ros extra, and .venv-pose with the pose extra) and run the whole test suite
+#   make test   set up .venv (with the ros extra and nav2_msgs built into it, and .venv-pose with the pose extra) and run the whole test suite
 #   make bench  run the benchmarks under bench/ (prints figures, asserts nothing)
 #   make eval   measure the fall detector on labelled clips (FALLDATA), default (pose) and OpenCV paths
 

@@ -53,7 +53,7 @@ from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient, ActionServer, CancelResponse
 from rclpy.action.server import ServerGoalHandle
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
 
@@ -171,12 +171,9 @@ class SimNav2Robot:
                                  QOS_COMMANDS)
         node.create_subscription(String, topic(ns, "carefleet/sim"), self._on_sim, QOS_COMMANDS)
         node.create_subscription(String, WORLD_CLOSED, self._on_closed, QOS_LATEST)
-        served = NavigateToPose is not None and bool(param(node, "action_server", True))
+        served, docking = serves_actions(node)
         self.goals: _ActionGoals | _StatusGoals = (_ActionGoals if served else _StatusGoals)(self)
-        self.docking = (_DockingServer(self) if bool(param(node, "docking_server", False))
-                        else None)
-        if self.docking is not None and DockRobot is None:
-            raise InputError("docking_server", "needs nav2_msgs (ros/interfaces/build.py)")
+        self.docking = _DockingServer(self) if docking else None
         wall_timer(node, 1.0 / float(param(node, "step_rate", 50.0)), self.world.step)
         wall_timer(node, 1.0 / float(param(node, "odom_rate", 10.0)), self._publish_odom)
         wall_timer(node, 1.0 / float(param(node, "battery_rate", 1.0)), self._publish_battery)
@@ -619,6 +616,15 @@ class _DockingServer:
         return result
 
 
+def serves_actions(node: Any) -> tuple[bool, bool]:
+    """(NavigateToPose action server?, docking server?) by the node's parameters and
+    whether ``nav2_msgs`` is built here."""
+    docking = bool(param(node, "docking_server", False))
+    if docking and DockRobot is None:
+        raise InputError("docking_server", "needs nav2_msgs (ros/interfaces/build.py)")
+    return NavigateToPose is not None and bool(param(node, "action_server", True)), docking
+
+
 def _world_of(node: Any) -> tuple[Any, Any, Any, int]:
     scenario, site = str(param(node, "scenario", "")), str(param(node, "site", ""))
     if bool(scenario) == bool(site):
@@ -638,9 +644,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     start_ros(argv)
     node = new_node("carefleet_sim_robot")
-    executor = MultiThreadedExecutor(num_threads=4)   # actions' execute callbacks wait
-    executor.add_node(node)
     try:
+        # The actions' execute callbacks wait on threads of their own; without actions
+        # one thread does (a multi-threaded executor costs about twice the CPU idle).
+        executor = (MultiThreadedExecutor(num_threads=4) if any(serves_actions(node))
+                    else SingleThreadedExecutor())
+        executor.add_node(node)
         robot = SimNav2Robot(node, executor)
     except CareFleetError as error:
         print(f"carefleet: error: {error}", file=sys.stderr)
