@@ -516,8 +516,9 @@ class _ActionGoals:
         """At the odom rate: stop the drives whose goals are asked to cancel (the state is
         CANCELING by now), then publish the drive's feedback."""
         for key, handle in list(self._handles.items()):
-            if handle.is_cancel_requested and not self.robot.stop_drive(key):
-                self._ends[key].set("cancelled")       # accepted, never driven
+            ended = self._ends.get(key)                # gone: its execute thread is done
+            if handle.is_cancel_requested and ended and not self.robot.stop_drive(key):
+                ended.set("cancelled")                 # accepted, never driven
         now = self.robot.world.now
         under_way = self.robot.feedback()
         if under_way is None:
