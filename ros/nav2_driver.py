@@ -3,9 +3,11 @@ standard interfaces under the robot's namespace ``NS``.
 
 | what | interface | type |
 |---|---|---|
-| drive | publish the goal on ``NS/goal_pose`` (what ``bt_navigator`` turns into a NavigateToPose goal) | ``geometry_msgs/PoseStamped`` |
-| how the drive ends | ``NS/navigate_to_pose/_action/status`` (the newest goal after ours is sent is ours) | ``action_msgs/GoalStatusArray`` |
-| cancel | ``NS/navigate_to_pose/_action/cancel_goal`` | ``action_msgs/srv/CancelGoal`` |
+| drive (action path) | a goal of the ``NS/navigate_to_pose`` action; its feedback gives distance and time remaining; cancel through the action | ``nav2_msgs/action/NavigateToPose`` |
+| drive (topic path) | publish the goal on ``NS/goal_pose`` (what ``bt_navigator`` turns into a NavigateToPose goal) | ``geometry_msgs/PoseStamped`` |
+| how a topic-path drive ends | ``NS/navigate_to_pose/_action/status`` (the newest goal after ours is sent is ours) | ``action_msgs/GoalStatusArray`` |
+| cancel (topic path) | ``NS/navigate_to_pose/_action/cancel_goal`` | ``action_msgs/srv/CancelGoal`` |
+| dock, undock (docking server) | ``NS/dock_robot`` (``dock_id``: the charger's place id), ``NS/undock_robot`` | ``nav2_msgs/action/DockRobot``, ``UndockRobot`` |
 | pose | ``NS/amcl_pose`` (preferred while it flows) or ``NS/odom`` | ``PoseWithCovarianceStamped`` / ``nav_msgs/Odometry`` |
 | battery | ``NS/battery_state`` (``percentage`` 0..1; ``CHARGING`` while docked) | ``sensor_msgs/BatteryState`` |
 | CareFleet actions | ``NS/carefleet/action`` -> ``NS/carefleet/action_result`` | JSON in ``std_msgs/String`` |
@@ -16,7 +18,16 @@ Coordinates are the ward's: a goal's ``header.frame_id`` is the map of the goal'
 floor the same way (a frame no floor maps to, such as ``odom``, is on ``floor``, or on
 the floor of the robot's last pose). The core snaps poses to the route graph.
 
-Docking drives onto the charger's pose (``docking: pose``); the robot charges there
+Goals (``goals``): ``action`` drives through NavigateToPose (``nav2_msgs`` must be
+built here: ``ros/interfaces/build.py``; a robot whose action server is not up is tried
+again), ``topic`` through ``goal_pose``, ``auto`` (default) the action whenever its server
+is up, else the topic. While an action goal runs, its feedback is the drive's
+``progress`` (metres and seconds remaining, in the fleet state).
+
+Docking (``docking``): ``server`` docks through Nav2's docking server (``DockRobot`` with
+the charger's place id as ``dock_id``: name the docks of its database so) and undocks
+through ``UndockRobot`` before the next drive; ``pose`` drives onto the charger's pose;
+``auto`` (default) the server whenever it is up, else the pose. The robot charges there
 and says so in ``battery_state``. A robot that sends neither pose nor battery for
 ``offline_after`` seconds (ROS time) reports itself ``ERROR`` ("offline: ..."): the core
 hands its work to another robot, and it rejoins with its next message.
@@ -36,12 +47,14 @@ import math
 import threading
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from action_msgs.msg import GoalInfo, GoalStatus, GoalStatusArray
 from action_msgs.srv import CancelGoal
 from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
+from rclpy.action import ActionClient
+from rclpy.action.client import ClientGoalHandle
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
@@ -51,12 +64,15 @@ from carefleet.errors import InputError
 from carefleet.maps.routing import Planner
 from carefleet.orchestrator.events import DriverMode, Pose, RobotStatus
 from carefleet.robots.driver import DriverContext, Execution, Reply, Report, RobotDriver
-from carefleet.ros.common import (QOS_ACTION_STATUS, QOS_COMMANDS, QOS_SENSOR, json_message,
-                                  topic, wall_timer)
+from carefleet.ros.common import (QOS_ACTION_STATUS, QOS_COMMANDS, QOS_SENSOR, DockRobot,
+                                  NavigateToPose, UndockRobot, json_message, seconds_of, topic,
+                                  wall_timer, yaw_of)
 
 ACTIONS = ("load_trays", "await_pickup", "scan", "attend")
 TERMINAL = {GoalStatus.STATUS_SUCCEEDED: "succeeded", GoalStatus.STATUS_ABORTED: "failed",
             GoalStatus.STATUS_CANCELED: "cancelled"}
+GOALS = ("auto", "action", "topic")
+DOCKING = ("auto", "server", "pose")
 MODES = {"ready": DriverMode.READY, "busy": DriverMode.BUSY, "charging": DriverMode.CHARGING,
          "error": DriverMode.ERROR, "emergency_stop": DriverMode.EMERGENCY_STOP}
 _PLANNERS: dict[int, Planner] = {}
@@ -64,7 +80,9 @@ _PLANNERS: dict[int, Planner] = {}
 
 @dataclass
 class _Drive:
-    """One goal we sent: found in the status array as the first id we had not seen."""
+    """One drive we started: through the ``topic`` (its goal found in the status array as
+    the first id we had not seen), the NavigateToPose ``action`` or the docking server's
+    ``dock`` action (``handle`` once the server accepted it)."""
 
     command_id: str
     execution: Execution
@@ -73,6 +91,9 @@ class _Drive:
     known: frozenset[bytes]            # goal ids in the server's array before ours
     dock: bool = False
     goal_id: bytes | None = None
+    via: str = "topic"
+    handle: ClientGoalHandle | None = None
+    cancel_on_accept: bool = False     # stopped before the server answered
 
 
 @dataclass
@@ -95,11 +116,17 @@ class Nav2Driver(RobotDriver):
                  namespace: str | None = None, floor: str | None = None,
                  frames: dict[str, str] | None = None, offline_after: float = 10.0,
                  report_every: float = 10.0, action_interface: bool = True,
-                 docking: str = "pose", cancel_timeout: float = 2.0) -> None:
+                 goals: str = "auto", docking: str = "auto",
+                 cancel_timeout: float = 2.0) -> None:
         super().__init__(robot_id, report, context)
-        if docking != "pose":
-            raise InputError(f"robot {robot_id}", f"docking '{docking}' is not supported "
-                             "(only 'pose': drive onto the charger's pose)", field="docking")
+        for name, value, known in (("goals", goals, GOALS), ("docking", docking, DOCKING)):
+            if value not in known:
+                raise InputError(f"robot {robot_id}", f"{name} '{value}' is not one of "
+                                 f"{', '.join(known)}", field=name)
+            if value in ("action", "server") and NavigateToPose is None:
+                raise InputError(f"robot {robot_id}", f"{name}: {value} needs nav2_msgs, which "
+                                 "is not built here (ros/interfaces/build.py; make builds it)",
+                                 field=name)
         if offline_after <= 0 or report_every <= 0:
             raise InputError(f"robot {robot_id}", "offline_after and report_every must be "
                              "positive", field="offline_after")
@@ -119,12 +146,15 @@ class Nav2Driver(RobotDriver):
         self.offline_after, self.report_every = offline_after, report_every
         self.action_interface = action_interface
         self.cancel_timeout = cancel_timeout
+        self.goals, self.docking = goals, docking
         self.planner = _PLANNERS.setdefault(id(ward), Planner(ward))
         self._lock = threading.RLock()
         self._seen = _Seen()
         self._drive: _Drive | None = None
         self._action: tuple[str, Execution] | None = None
         self._docked_at: str | None = None
+        self._on_dock = False              # docked by the docking server: undock first
+        self._progress: dict[str, Any] | None = None
         self._offline = False
         self._last_key: tuple[Any, ...] | None = None
         self._last_report = -math.inf
@@ -135,6 +165,15 @@ class Nav2Driver(RobotDriver):
                                                 QOS_COMMANDS)
         self.cancel_client = node.create_client(
             CancelGoal, topic(ns, "navigate_to_pose/_action/cancel_goal"), callback_group=group)
+        actions = NavigateToPose is not None
+        self.nav_client = (ActionClient(node, NavigateToPose, topic(ns, "navigate_to_pose"),
+                                        callback_group=group)
+                           if actions and goals != "topic" else None)
+        docks = actions and docking != "pose"
+        self.dock_client = (ActionClient(node, DockRobot, topic(ns, "dock_robot"),
+                                         callback_group=group) if docks else None)
+        self.undock_client = (ActionClient(node, UndockRobot, topic(ns, "undock_robot"),
+                                           callback_group=group) if docks else None)
         self._subs = [
             node.create_subscription(Odometry, topic(ns, "odom"), self._on_odom, QOS_SENSOR,
                                      callback_group=group),
@@ -164,6 +203,15 @@ class Nav2Driver(RobotDriver):
         charger = self.context.ward.places.get(place)
         if charger is None:
             return Reply.IMPOSSIBLE
+        server = _through(self.dock_client, required=self.docking == "server")
+        if server is None:
+            return Reply.RETRY                       # the docking server is not up (yet)
+        if server:
+            goal = DockRobot.Goal(use_dock_id=True, dock_id=charger.id,
+                                  navigate_to_staging_pose=True)
+            drive = self._begin(command_id, charger.waypoint, dock=True, via="dock")
+            self._after_undock(drive, lambda: self._send_action(drive, self.dock_client, goal))
+            return Reply.ACCEPTED
         goal = Pose(floor=charger.floor, x=charger.x, y=charger.y)
         return self._send_goal(command_id, goal, charger.waypoint, dock=True)
 
@@ -200,7 +248,7 @@ class Nav2Driver(RobotDriver):
             if self._docked_at is not None and (drive or action) is None:
                 self._docked_at = None               # leaving the dock (stop of the charge)
         if drive is not None:
-            self._cancel_goal(drive.goal_id)
+            self._cancel(drive)
             drive.execution.cancelled("stopped")
         if action is not None:
             if self.action_interface:
@@ -222,10 +270,14 @@ class Nav2Driver(RobotDriver):
         self.node.destroy_publisher(self.goal_pub)
         self.node.destroy_publisher(self.action_pub)
         self.node.destroy_client(self.cancel_client)
+        for client in (self.nav_client, self.dock_client, self.undock_client):
+            if client is not None:
+                client.destroy()
 
     # == commands: the machinery ============================================
     def _send_goal(self, command_id: str, goal: Pose, ends_at: str, *, dock: bool) -> Reply:
-        if self.goal_pub.get_subscription_count() == 0:
+        action = _through(self.nav_client, required=self.goals == "action")
+        if action is None or (not action and self.goal_pub.get_subscription_count() == 0):
             return Reply.RETRY                       # no navigator listening (yet)
         msg = PoseStamped()
         msg.header.frame_id = self.frames[goal.floor]
@@ -233,15 +285,105 @@ class Nav2Driver(RobotDriver):
         msg.pose.position.x, msg.pose.position.y = float(goal.x), float(goal.y)
         msg.pose.orientation.z = math.sin(goal.yaw / 2.0)
         msg.pose.orientation.w = math.cos(goal.yaw / 2.0)
+        drive = self._begin(command_id, ends_at, dock=dock, via="action" if action else "topic")
+        # Either way the navigator preempts any old goal of ours.
+        self._after_undock(drive, (lambda: self._send_action(
+            drive, self.nav_client, NavigateToPose.Goal(pose=msg))) if action else
+            (lambda: self.goal_pub.publish(msg)))
+        return Reply.ACCEPTED
+
+    def _begin(self, command_id: str, ends_at: str, *, dock: bool, via: str) -> _Drive:
+        """Make ``command_id`` the drive under way; the one it replaces ends cancelled."""
         replaced = self._replace(command_id)
         with self._lock:
-            self._drive = _Drive(command_id, self.execution(command_id), ends_at,
-                                 self._now(), frozenset(self._seen.goals), dock=dock)
-            self._docked_at = None
-        self.goal_pub.publish(msg)                   # bt_navigator preempts any old goal
+            drive = self._drive = _Drive(command_id, self.execution(command_id), ends_at,
+                                         self._now(), frozenset(self._seen.goals), dock=dock,
+                                         via=via)
+            self._docked_at, self._progress = None, None
         self._end_replaced(replaced, command_id, cancel_old_goal=False)
         self._report_now()
-        return Reply.ACCEPTED
+        return drive
+
+    def _after_undock(self, drive: _Drive, start: Callable[[], None]) -> None:
+        """``start()`` the drive, after undocking when the docking server docked us (and
+        the drive is still ours when the undock ends, whichever way it ends)."""
+        with self._lock:
+            undock, self._on_dock = self._on_dock, False
+        if not undock or self.undock_client is None:
+            start()
+            return
+
+        def undocked(_drive: _Drive, status: int, _result: Any, detail: str) -> None:
+            if status != GoalStatus.STATUS_SUCCEEDED:
+                self.node.get_logger().warning(f"{self.robot_id}: undock ended {status} "
+                                               f"{detail}; driving all the same")
+            with self._lock:
+                ours = self._drive is drive
+            if ours:
+                start()
+        self._send_action(drive, self.undock_client, UndockRobot.Goal(), on_end=undocked)
+
+    def _send_action(self, drive: _Drive, client: ActionClient, goal: Any,
+                     on_end: Callable[[_Drive, int, Any, str], None] | None = None) -> None:
+        """Send ``goal`` for ``drive``; its feedback, and its end (to ``on_end``, by default
+        the end of the drive), come back to this driver on the executor's threads."""
+        on_end = on_end or self._action_ended
+        feedback = ((lambda msg: self._on_feedback(drive, msg)) if client is self.nav_client
+                    else None)
+        future = client.send_goal_async(goal, feedback_callback=feedback)
+        future.add_done_callback(lambda f: self._on_goal_response(drive, f, on_end))
+
+    def _on_goal_response(self, drive: _Drive, future: Any,
+                          on_end: Callable[[_Drive, int, Any, str], None]) -> None:
+        handle = future.result()
+        if handle is None or not handle.accepted:
+            on_end(drive, GoalStatus.STATUS_ABORTED, None, "Nav2 rejected the goal")
+            return
+        with self._lock:
+            drive.handle, drive.goal_id = handle, bytes(handle.goal_id.uuid)
+            cancel = drive.cancel_on_accept
+        if cancel:
+            handle.cancel_goal_async()
+        handle.get_result_async().add_done_callback(
+            lambda f: on_end(drive, f.result().status, f.result().result, ""))
+
+    def _action_ended(self, drive: _Drive, status: int, result: Any, detail: str) -> None:
+        if status == GoalStatus.STATUS_SUCCEEDED and getattr(result, "success", True) is False:
+            status = GoalStatus.STATUS_ABORTED       # a dock that says it did not dock
+        if result is not None and status != GoalStatus.STATUS_SUCCEEDED:
+            detail = result.error_msg or (f"error code {result.error_code}"
+                                          if result.error_code else "")
+        self._finish_drive(drive, status, detail)
+
+    def _on_feedback(self, drive: _Drive, msg: Any) -> None:
+        """NavigateToPose feedback: the drive's distance and time remaining (``progress``)."""
+        feedback = msg.feedback
+        left = seconds_of(feedback.estimated_time_remaining)
+        with self._lock:
+            if self._drive is drive:
+                self._progress = {"command_id": drive.command_id,
+                                  "distance_remaining": round(float(feedback.distance_remaining), 2),
+                                  "time_remaining": round(left, 1),
+                                  "eta": round(self._now() + left, 1),
+                                  "recoveries": int(feedback.number_of_recoveries)}
+
+    def _finish_drive(self, drive: _Drive, status: int, detail: str = "") -> None:
+        """The navigator ended ``drive`` (if it is still ours): mark its execution."""
+        with self._lock:
+            if self._drive is not drive:
+                return                               # replaced or stopped already
+            self._drive, self._progress = None, None
+            if status == GoalStatus.STATUS_SUCCEEDED and drive.dock:
+                self._docked_at = drive.ends_at
+                self._on_dock = drive.via == "dock"
+        outcome = TERMINAL.get(status, "failed")
+        if outcome == "succeeded":
+            drive.execution.succeeded(position=drive.ends_at)
+        elif outcome == "failed":
+            drive.execution.failed(detail or f"Nav2 aborted the goal to {drive.ends_at}")
+        else:
+            drive.execution.cancelled(detail or "Nav2 cancelled the goal")
+        self._report_now()
 
     def _replace(self, command_id: str) -> tuple[_Drive | None, tuple[str, Execution] | None]:
         with self._lock:
@@ -253,15 +395,24 @@ class Nav2Driver(RobotDriver):
 
     def _end_replaced(self, replaced: tuple[_Drive | None, tuple[str, Execution] | None],
                       by: str, *, cancel_old_goal: bool = True) -> None:
+        """End what ``by`` replaced. A new goal preempts an old one at the navigator (no
+        cancel needed, ``cancel_old_goal=False``), but not a goal of the docking server."""
         drive, action = replaced
         if drive is not None:
-            if cancel_old_goal:
-                self._cancel_goal(drive.goal_id)
+            if cancel_old_goal or drive.via == "dock":
+                self._cancel(drive)
             drive.execution.cancelled(f"replaced by {by}")
         if action is not None:
             if self.action_interface:
                 self.action_pub.publish(json_message({"action_id": action[0], "cancel": True}))
             action[1].cancelled(f"replaced by {by}")
+
+    def _cancel(self, drive: _Drive) -> None:
+        """Ask the navigator (or docking server) to cancel ``drive``, the way it was sent."""
+        if drive.via == "topic":
+            self._cancel_goal(drive.goal_id)
+        else:
+            self._cancel_action(drive)
 
     def _cancel_goal(self, goal_id: bytes | None) -> None:
         """Ask the navigator to cancel (our goal, or every goal when we never saw its id)."""
@@ -272,11 +423,22 @@ class Nav2Driver(RobotDriver):
         request.goal_info = GoalInfo()
         if goal_id is not None:
             request.goal_info.goal_id.uuid = list(goal_id)
+        self._wait(self.cancel_client.call_async(request), "cancel_goal")
+
+    def _cancel_action(self, drive: _Drive) -> None:
+        """Cancel ``drive``'s action goal (once accepted, if the server has not answered)."""
+        with self._lock:
+            handle = drive.handle
+            drive.cancel_on_accept = handle is None
+        if handle is not None:
+            self._wait(handle.cancel_goal_async(), "the action's cancel")
+
+    def _wait(self, future: Any, what: str) -> None:
+        """Wait (at most ``cancel_timeout``) for the navigator's answer to a cancel."""
         done = threading.Event()
-        future = self.cancel_client.call_async(request)
         future.add_done_callback(lambda _f: done.set())
         if not done.wait(self.cancel_timeout):
-            self.node.get_logger().warning(f"{self.robot_id}: cancel_goal did not answer")
+            self.node.get_logger().warning(f"{self.robot_id}: {what} did not answer")
 
     # == what the robot says (executor threads) =============================
     def _on_odom(self, msg: Odometry) -> None:
@@ -299,8 +461,7 @@ class Nav2Driver(RobotDriver):
             floor = self.floor_of_frame.get(frame) or self.floor or (last.floor if last else None)
             if floor is None:
                 floor = next(iter(self.context.ward.floors))
-            q = pose.orientation
-            yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+            yaw = yaw_of(pose.orientation)
             try:
                 self._seen.pose = Pose(floor=floor, x=float(pose.position.x),
                                        y=float(pose.position.y), yaw=yaw)
@@ -331,14 +492,15 @@ class Nav2Driver(RobotDriver):
         self._report_now()
 
     def _on_goal_status(self, msg: GoalStatusArray) -> None:
-        ended: tuple[_Drive, str] | None = None
+        """How a topic-path drive ends (an action's own result tells the action path)."""
+        ended: tuple[_Drive, int] | None = None
         with self._lock:
             goals = {bytes(s.goal_info.goal_id.uuid): s.status for s in msg.status_list}
             stamps = {bytes(s.goal_info.goal_id.uuid): (s.goal_info.stamp.sec,
                                                         s.goal_info.stamp.nanosec)
                       for s in msg.status_list}
             self._seen.goals = goals
-            drive = self._drive
+            drive = self._drive if self._drive and self._drive.via == "topic" else None
             if drive is not None and drive.goal_id is None:
                 fresh = [g for g in goals if g not in drive.known]
                 if fresh:
@@ -346,19 +508,9 @@ class Nav2Driver(RobotDriver):
             if drive is not None and drive.goal_id is not None:
                 state = goals.get(drive.goal_id)
                 if state in TERMINAL:
-                    self._drive = None
-                    ended = (drive, TERMINAL[state])
-                    if state == GoalStatus.STATUS_SUCCEEDED and drive.dock:
-                        self._docked_at = drive.ends_at
+                    ended = (drive, state)
         if ended is not None:
-            drive, outcome = ended
-            if outcome == "succeeded":
-                drive.execution.succeeded(position=drive.ends_at)
-            elif outcome == "failed":
-                drive.execution.failed(f"Nav2 aborted the goal to {drive.ends_at}")
-            else:
-                drive.execution.cancelled("Nav2 cancelled the goal")
-            self._report_now()
+            self._finish_drive(*ended)
 
     def _on_action_result(self, msg: String) -> None:
         try:
@@ -452,6 +604,22 @@ class Nav2Driver(RobotDriver):
     @property
     def offline(self) -> bool:
         return self._offline
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """The drive's latest NavigateToPose feedback: ``distance_remaining`` (m),
+        ``time_remaining`` (s), ``eta`` (ROS time), ``recoveries``; None when no action
+        drive runs (or none has said anything yet)."""
+        with self._lock:
+            return None if self._progress is None else dict(self._progress)
+
+
+def _through(client: ActionClient | None, *, required: bool) -> bool | None:
+    """Use the action of ``client``? True when its server is up, False for the fallback,
+    None when the action is ``required`` but its server is not up (try again)."""
+    if client is not None and client.server_is_ready():
+        return True
+    return None if required else False
 
 
 def _heading(route: tuple[Any, ...]) -> float:

@@ -20,7 +20,8 @@ Topics (relative to the node's namespace; JSON in ``std_msgs/String``):
   host has committed (or refused) the request.
 - ``fleet_state`` (latest, transient local): ``{"ward", "at", "robots": [...], "tasks":
   [...]}`` with the HTTP API's robot and task views, each robot's reported pose
-  (``reported_pose``) and whether its driver hears from it; at most every
+  (``reported_pose``), whether its driver hears from it, and the drive's NavigateToPose
+  feedback (``navigation``: distance and time remaining, ETA; null without); at most every
   ``fleet_state_period`` seconds, when something changed.
 - ``alerts`` (depth 100, transient local): ``{"type": "alert", "alert": {...}}`` for every
   alert change and ``{"type": "notify", ...}`` for every staff notification.
@@ -30,8 +31,9 @@ site file or bundled site name: ward, fleet, schedules, alert escalation, store)
 ``scenario`` (a scenario file: ward, fleet, schedules); ``store``; ``language``;
 ``silence_timeout``; ``fleet_state_period``; ``offline_after``; ``report_every``; and per
 robot ``robots.<id>.namespace`` (default ``/<id>``), ``.floor``, ``.frames.<floor>``,
-``.action_interface``, ``.offline_after``. ``use_sim_time: true`` runs the host on
-``/clock``.
+``.action_interface``, ``.goals`` (``auto``/``action``/``topic``), ``.docking``
+(``auto``/``server``/``pose``), ``.offline_after`` (see ``nav2_driver``). ``use_sim_time:
+true`` runs the host on ``/clock``.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ NAV2_TARGET = "carefleet.ros.nav2_driver:Nav2Driver"
 FINAL = ("completed", "failed", "cancelled")
 #: Per-robot settings a parameter file may give (robots.<id>.<key>).
 ROBOT_KEYS = ("namespace", "floor", "frames", "offline_after", "report_every",
-              "action_interface", "docking")
+              "action_interface", "goals", "docking")
 
 
 class Fleet:
@@ -192,6 +194,7 @@ class OrchestratorNode:
         self.alerts_pub = node.create_publisher(String, ALERTS, QOS_ALERTS)
         self._dirty = threading.Event()
         self._dirty.set()
+        self._progress: dict[str, Any] = {}     # the drives' feedback last published
         self.host.subscribe(self._on_change)
         period = float(param(node, "fleet_state_period", 0.5))
         self._timers = [wall_timer(node, period, self._publish_fleet,
@@ -383,6 +386,7 @@ class OrchestratorNode:
                                       {"floor": pose.floor, "x": round(pose.x, 3),
                                        "y": round(pose.y, 3), "yaw": round(pose.yaw, 3)})
             shown["heard"] = bool(driver and pose is not None and not driver.offline)
+            shown["navigation"] = driver.progress if driver else None
             robots.append(shown)
         tasks = [task_view(r, self.zone) for r in snap["tasks"].values()
                  if r["state"] not in FINAL]
@@ -390,8 +394,11 @@ class OrchestratorNode:
                 "tasks": tasks}
 
     def _publish_fleet(self) -> None:
-        if self._dirty.is_set():
+        # NavigateToPose feedback changes no state of the host's, yet it is news (ETA).
+        progress = {robot_id: d.progress for robot_id, d in self.drivers.items()}
+        if self._dirty.is_set() or progress != self._progress:
             self._dirty.clear()
+            self._progress = progress
             try:
                 state = self.fleet_state()
             except Exception as exc:          # a view bug must not stop the node's spin

@@ -159,6 +159,16 @@ class SimRobot(RobotDriver):
         self.record.final_battery = max(self.energy, 0.0) / self.profile.battery.capacity_wh
         return self.record
 
+    def drive_left(self) -> tuple[float, float] | None:
+        """(metres, seconds) left of the drive under way, None when not driving: what a
+        Nav2 robot's NavigateToPose feedback says (distance and estimated time remaining)."""
+        route = self._route
+        if route is None:
+            return None
+        speed, elapsed = self.profile.speed, max(self.world.now - self._route_start, 0.0)
+        metres = route.distance - _driven(route, elapsed, speed)
+        return max(metres, 0.0), max(route.duration(speed) - elapsed, 0.0)
+
     # == driving ===========================================================
     def _drive_to(self, waypoint: str, place: str) -> None:
         try:

@@ -21,3 +21,5 @@ def client() -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "speed(factor): how much faster than real time the "
                             "ward's /clock runs in this test")
+    config.addinivalue_line("markers", "ward(driver={...}, sim={...}): the Nav2 driver's "
+                            "settings and the simulated robots' parameters in this test")

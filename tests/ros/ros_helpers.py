@@ -122,6 +122,7 @@ class Client:
         self.responses: dict[Any, dict[str, Any]] = {}
         self.fleet: dict[str, Any] | None = None
         self.alerts: list[dict[str, Any]] = []
+        self.navigation: dict[str, list[dict[str, Any]]] = {}   # every drive feedback shown
         self.String = String
         self.node.create_subscription(String, TASK_RESPONSES, self._on_response, QOS_API)
         self.node.create_subscription(String, FLEET_STATE, self._on_fleet, QOS_LATEST)
@@ -145,8 +146,12 @@ class Client:
             self.responses[body.get("request_id")] = body
 
     def _on_fleet(self, msg: Any) -> None:
+        fleet = json.loads(msg.data)
         with self.lock:
-            self.fleet = json.loads(msg.data)
+            self.fleet = fleet
+            for robot in fleet["robots"]:
+                if robot.get("navigation"):
+                    self.navigation.setdefault(robot["id"], []).append(robot["navigation"])
 
     def _on_alert(self, msg: Any) -> None:
         with self.lock:
@@ -155,7 +160,7 @@ class Client:
     def reset(self) -> None:
         """Forget what an earlier ward said (its fleet state, alerts)."""
         with self.lock:
-            self.fleet, self.alerts = None, []
+            self.fleet, self.alerts, self.navigation = None, [], {}
         # A transient-local publisher would replay an earlier test's requests to a new
         # orchestrator with an empty store: each ward gets a fresh one.
         from carefleet.ros.common import QOS_API, TASK_REQUESTS
@@ -185,10 +190,13 @@ class Client:
             return None
         return next((t for t in fleet["tasks"] if t["id"] == task_id), None)
 
-    def watch(self, msg_type: Any, name: str, qos: Any) -> list[Any]:
-        """Keep every message of a topic in the list returned."""
+    def watch(self, msg_type: Any, name: str, qos: Any, *, matched: bool = False) -> list[Any]:
+        """Keep every message of a topic in the list returned; ``matched``: first wait
+        until a publisher is matched (a volatile topic says nothing to a late joiner)."""
         got: list[Any] = []
-        self.node.create_subscription(msg_type, name, got.append, qos)
+        sub = self.node.create_subscription(msg_type, name, got.append, qos)
+        if matched:
+            wait_for(lambda: sub.get_publisher_count() > 0, 20, f"a publisher on {name}")
         return got
 
     def close(self) -> None:
@@ -200,25 +208,32 @@ class Ward:
     """A simulated ward over DDS: /clock, the orchestrator, one process per robot."""
 
     def __init__(self, tmp: Path, *, speed: float = 20.0, scenario: Path = SCENARIO,
-                 offline_after: float = 20.0) -> None:
+                 offline_after: float = 20.0, driver: dict[str, Any] | None = None,
+                 sim: dict[str, Any] | None = None) -> None:
+        """``driver``: Nav2 driver settings for every robot (``goals``, ``docking`` ...);
+        ``sim``: parameters of every simulated robot (``action_server`` ...)."""
         from carefleet.simulation.scenario import load_scenario
         self.scenario = load_scenario(scenario)
         self.tmp = tmp
         self.store = tmp / "tasks.db"
         self.procs: dict[str, Proc] = {}
         self.killed: set[str] = set()
+        self.sim = dict(sim or {})
         common = {"use_sim_time": True}
+        per_robot = {f"robots.{spec.id}.{key}": value for spec in self.scenario.robots
+                     for key, value in (driver or {}).items()}
         self.procs["clock"] = Proc("clock", "carefleet.ros.clock_node",
                                    {"speed": float(speed), "start": self.scenario.start}, tmp)
         self.procs["orchestrator"] = Proc("orchestrator", "carefleet.ros.orchestrator_node", {
             **common, "scenario": scenario, "store": self.store,
-            "offline_after": float(offline_after), "fleet_state_period": 0.2}, tmp)
+            "offline_after": float(offline_after), "fleet_state_period": 0.2, **per_robot}, tmp)
         for spec in self.scenario.robots:
             self.start_robot(spec.id, scenario)
 
     def start_robot(self, robot_id: str, scenario: Path = SCENARIO) -> None:
         self.procs[robot_id] = Proc(robot_id, "carefleet.ros.sim_robot_node", {
-            "use_sim_time": True, "robot_id": robot_id, "scenario": scenario}, self.tmp)
+            "use_sim_time": True, "robot_id": robot_id, "scenario": scenario, **self.sim},
+            self.tmp)
 
     def wait_ready(self, client: Client, timeout: float = 40.0) -> None:
         ids = [spec.id for spec in self.scenario.robots]
