@@ -29,8 +29,8 @@ the charger's place id as ``dock_id``: name the docks of its database so) and un
 through ``UndockRobot`` before the next drive; ``pose`` drives onto the charger's pose;
 ``auto`` (default) the server whenever it is up, else the pose. The robot charges there
 and says so in ``battery_state``. A robot that sends neither pose nor battery for
-``offline_after`` seconds (ROS time) reports itself ``ERROR`` ("offline: ..."): the core
-hands its work to another robot, and it rejoins with its next message.
+``offline_after`` seconds (ROS time) is reported ``OFFLINE`` (why, in ``error``): the core
+hands its work to another robot at once, and it rejoins with its next message.
 
 CareFleet actions: ``{"action_id", "action": "load_trays"|"await_pickup"|"scan"|"attend",
 "place", "params"}`` and ``{"action_id", "cancel": true}`` on ``NS/carefleet/action``;
@@ -546,8 +546,8 @@ class Nav2Driver(RobotDriver):
                        self._action[0] if self._action else None)
             error = None
             if self._offline:
-                mode = DriverMode.ERROR
-                error = (f"offline: no pose or battery from {self.ns} for more than "
+                mode = DriverMode.OFFLINE
+                error = (f"no pose or battery from {self.ns} for more than "
                          f"{self.offline_after:g} s")
                 command = None
             elif seen.mode is not None and seen.mode[0] in (DriverMode.ERROR,
