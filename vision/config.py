@@ -48,6 +48,7 @@ class FallSettings:
     min_body_area: float
     collapsed_drop: float
     collapsed_height_ratio: float
+    floor_drop: float
     land_within_s: float
     down_hold_s: float
     still_motion: float

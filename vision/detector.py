@@ -141,6 +141,9 @@ class CameraState:
         self.silhouette_scale: BodyScale | None = None
         self.landmark_scale: BodyScale | None = None
         self.landmarks: FeatureTracker | None = None
+        self.landmarks_owner = LANDMARKS_ONLY
+        """The person the landmarks were last on, and when (``Detector._landmarks_owner``)."""
+        self.landmarks_t = -math.inf
         self.people: dict[int, PersonTrack] = {}
         self.last_t: float | None = None
         self.due_t = -math.inf
@@ -264,9 +267,10 @@ class Detector:
             if landmarks is not None:
                 on = max((o for o, _ in seen.values() if overlaps(o.box, landmarks.box)),
                          key=lambda o: _overlap_area(o.box, landmarks.box), default=None)
-                key = on.track if on is not None else LANDMARKS_ONLY
+                key = on.track if on is not None else self._landmarks_owner(camera, t)
                 camera.person(key).seen = True
                 seen[key] = (landmarks, landmark_features)
+                camera.landmarks_owner, camera.landmarks_t = key, t
         result = []
         for key, person in list(camera.people.items()):
             if key in seen:
@@ -280,6 +284,19 @@ class Detector:
                     and t - person.last_seen_t > camera.fall.descent_window_s):
                 del camera.people[key]  # the finder let them go: they left the view
         return result
+
+    @staticmethod
+    def _landmarks_owner(camera: CameraState, t: float) -> int:
+        """Whose landmarks these are when no silhouette overlaps them: the person they
+        were on a moment ago, if the silhouette finder lost that person this frame (a body
+        hitting the floor stops moving as a whole, and a fall along the camera's line of
+        sight hardly changes the image), so their fall goes on with the same history;
+        else the landmarks-only person."""
+        owner = camera.people.get(camera.landmarks_owner)
+        if (owner is not None and not owner.seen
+                and t - camera.landmarks_t <= camera.fall.descent_window_s):
+            return owner.key
+        return LANDMARKS_ONLY
 
     @staticmethod
     def _reidentify(camera: CameraState, observation: Observation, t: float) -> None:

@@ -135,8 +135,14 @@ class FallMachine:
     def _track_posture(self, f: Features) -> None:
         s = self.settings
         low, up = is_low(f, s), is_up(f, s)
+        # how far the head is below where it stood: from the top before the descent, or
+        # from the highest top in the descent window when the fall began earlier than
+        # the descent was recognised (the window reaches further back)
+        head_drop = max((f.box[1] - self._high_top) / max(f.reference_height, 1.0), f.drop)
         if self.state is FallState.DESCENDING and not low:
-            low = is_collapsed(f, s, (f.box[1] - self._high_top) / max(f.reference_height, 1.0))
+            low = is_collapsed(f, s, head_drop)
+        if self.state is not FallState.UPRIGHT and head_drop >= s.floor_drop:
+            up = False  # a tall box whose top is at the floor: lying towards the camera
         self._low_since = (self._low_since if self._low_since is not None else f.t) if low else None
         self._up_since = (self._up_since if self._up_since is not None else f.t) if up else None
 
@@ -151,6 +157,7 @@ class FallMachine:
             self.fire("descend")
         elif self._left_bed_to_floor(f):
             self._peak_speed = 2 * s.min_descent_speed  # the exit itself is the evidence
+            self._high_top = f.box[1]  # no standing height to have come down from
             self.fire("leave_bed_to_floor")
 
     def _left_bed_to_floor(self, f: Features) -> bool:

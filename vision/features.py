@@ -55,6 +55,12 @@ STANDING_WIDTH = 0.3
 #: (the last frames of a fall are fast: a toppling body's head reaches 2-4 body heights
 #: a second), not a lost track: a person the background absorbs is one standing still.
 BODY_IN_MOTION = 0.3
+#: ... unless the top of the box moved faster than any body can (body heights a second):
+#: the head of a body toppling rigidly onto the floor reaches sqrt(3 g L), about 7 m/s or
+#: 4.2 heights/s for 1.7 m, only as it lands; with room for a silhouette that catches up
+#: with the head at the landing, 7. A top that jumps faster between two frames is the
+#: background taking (or giving back) the upper body of someone moving on the spot.
+MAX_TOP_SPEED = 7.0
 #: Share of ``min_body_area`` a box cut by the bottom edge of the view needs (the rest of
 #: the body is out of view).
 CUT_BODY_SHARE = 0.5
@@ -108,10 +114,15 @@ class FeatureTracker:
         self.scale = scale
         self.track = track
         self.silhouette = silhouette
-        self._upright: deque[tuple[float, float, float]] = deque()
+        self._upright: deque[tuple[float, float, float, bool]] = deque()
+        """Steady upright boxes: time, height, area, cut by the bottom edge."""
+        self._whole = False
+        """Whether the upright height was taken from a box not cut by the frame."""
         self._tops: deque[tuple[float, float]] = deque()
         self._rates: deque[tuple[float, float]] = deque()
         self._heights: deque[float] = deque(maxlen=STEADY_FRAMES)
+        self._cuts: deque[bool] = deque(maxlen=STEADY_FRAMES)
+        """Whether each of those boxes touched the bottom edge of the view."""
         self._recent_tops: deque[float] = deque(maxlen=3)
         self._reference = 0.0
         self._reference_area = 0.0
@@ -133,17 +144,20 @@ class FeatureTracker:
                 self._new_track()
                 broke = True
             elif (self.silhouette and t - self._previous_t <= FRAME_GAP_S
-                  and observation.motion < BODY_IN_MOTION and self._jumped(observation.box)):
+                  and self._jumped(observation.box)
+                  and (observation.motion < BODY_IN_MOTION
+                       or self._too_fast(observation.box, t - self._previous_t))):
                 self._new_history()
                 broke = True
         self._previous, self._previous_t = observation.box, t
+        cut = self.scale is not None and y + h >= self.scale.height - 1
         self._heights.append(h)
+        self._cuts.append(cut)
         self._recent_tops.append(y)
         steady = _median(self._heights)
         reference = self._reference_height(t, steady, w * h, observation.box,
                                            observation.motion)
         drop, speed = self._descent(t, _median(self._recent_tops), reference)
-        cut = self.scale is not None and y + h >= self.scale.height - 1
         return Features(t=t, present=True, box=observation.box, reference_height=reference,
                         height_ratio=h / max(reference, h), aspect=w / max(h, 1),
                         area_ratio=w * h / max(self._reference_area, 1.0),
@@ -164,10 +178,15 @@ class FeatureTracker:
         shift = max(abs(y - py), abs(y + h - py - ph), abs(x - px), abs(x + w - px - pw))
         return shift >= s.track_break_shift * size
 
+    def _too_fast(self, box: tuple[int, int, int, int], dt: float) -> bool:
+        """Whether the box top moved faster than ``MAX_TOP_SPEED`` since the last frame."""
+        size = max(self._reference, box[3], self._previous[3])
+        return abs(box[1] - self._previous[1]) > MAX_TOP_SPEED * size * max(dt, 1e-3)
+
     def _new_history(self) -> None:
         """Forget where the box was (its tops, speeds and recent heights) but keep the
         person's upright height: the same person, seen differently from this frame on."""
-        for history in (self._tops, self._rates, self._heights, self._recent_tops):
+        for history in (self._tops, self._rates, self._heights, self._cuts, self._recent_tops):
             history.clear()
 
     def _new_track(self) -> None:
@@ -177,9 +196,13 @@ class FeatureTracker:
         self._upright.clear()
         self._reference = self._reference_area = self._guess = self._guess_area = 0.0
         self._kind = ""
+        self._whole = False
 
     def _is_steady(self) -> bool:
-        if len(self._heights) < STEADY_FRAMES:
+        """The last box heights agree, and the boxes were all cut by the bottom edge of
+        the view or none was: a box that reaches the edge in one frame and not the next
+        is a blob joining or leaving the person (furniture moved by a fall), not them."""
+        if len(self._heights) < STEADY_FRAMES or len(set(self._cuts)) > 1:
             return False
         low, high = min(self._heights), max(self._heights)
         return high - low <= self.settings.steady_tolerance * high
@@ -198,7 +221,7 @@ class FeatureTracker:
         window = self.settings.reference_window_s
         upright = steady * steady >= UPRIGHT_SHAPE * area  # height / width >= UPRIGHT_SHAPE
         if upright and self._is_steady():
-            self._upright.append((t, steady, area))
+            self._upright.append((t, steady, area, self._cuts[-1]))
             if (self.scale is not None and steady * steady >= STANDING_SHAPE * area
                     and motion >= WALKING_MOTION):
                 self.scale.learn(box, t, self.track)
@@ -206,9 +229,14 @@ class FeatureTracker:
             self._upright.popleft()
         scaled = (self.scale.standing_height(box[1] + box[3])
                   if self.scale is not None else None)
-        if self._upright:
-            _, self._reference, self._reference_area = max(self._upright, key=lambda u: u[1])
+        # a box cut by the bottom edge is a lower bound of a body, or a body merged with
+        # what the fall moved at its feet (a mattress): it never overrules a whole one
+        whole = [u for u in self._upright if not u[3]]
+        if whole or (self._upright and not self._whole):
+            _, self._reference, self._reference_area, _ = max(whole or self._upright,
+                                                              key=lambda u: u[1])
             self._kind = "stood"
+            self._whole = self._whole or bool(whole)
         if self._kind == "stood":
             # kept while lying (the window has moved on); but an "upright" box well short
             # of a standing body at this place was someone seated facing the camera
@@ -273,15 +301,19 @@ def is_low(features: Features, settings: FallSettings) -> bool:
 
 def is_collapsed(features: Features, settings: FallSettings, head_drop: float) -> bool:
     """Fallen but not lying flat: the head stayed far below where it was before the
-    descent (``head_drop`` body heights) and the body is still well under its height.
+    descent (``head_drop`` body heights) and the body is still well under its height, or
+    the head is down at the floor (``floor_drop``) whatever the shape of the box.
 
-    This is the posture of a person slumped on the floor, or lying towards the camera,
-    whose box is neither short nor wide enough for ``is_low``. Only meaningful right
-    after a fast descent: a person sitting down keeps their head higher.
+    This is the posture of a person slumped on the floor, or lying along the line of
+    sight of the camera, whose box is neither short nor wide enough for ``is_low``: seen
+    from a camera high in front, a body lying towards it is a tall narrow strip whose
+    top is where its feet were. Only meaningful right after a fast descent: a person
+    sitting down keeps their head higher.
     """
-    return (head_drop >= settings.collapsed_drop
-            and features.height_ratio <= settings.collapsed_height_ratio
-            and features.area_ratio >= settings.min_body_area)
+    return (features.area_ratio >= settings.min_body_area
+            and (head_drop >= settings.floor_drop
+                 or (head_drop >= settings.collapsed_drop
+                     and features.height_ratio <= settings.collapsed_height_ratio)))
 
 
 def is_up(features: Features, settings: FallSettings) -> bool:

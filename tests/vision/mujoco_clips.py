@@ -68,23 +68,8 @@ STAND_X, PELVIS_Z = -0.6, 0.95
 #: Half the stance: the outer edge of the right shoe, the pivot of a sideways fall.
 SHOE_EDGE = 0.16
 
-_MJCF_TEMPLATE = f"""
-<mujoco model="carefleet-resident">
-  <option timestep="0.002"/>
-  <visual>
-    <quality shadowsize="0" offsamples="0"/>
-    <headlight ambient=".35 .35 .35" diffuse=".5 .5 .5" specular="0 0 0"/>
-  </visual>
-  <asset>
-    <texture name="floor" type="2d" builtin="checker" rgb1=".55 .45 .35" rgb2=".5 .4 .3"
-             width="64" height="64"/>
-    <material name="floor" texture="floor" texrepeat="8 8"/>
-  </asset>
-  <default><geom friction="1 0.05 0.01"/></default>
-  <worldbody>
-    <light pos="0 -2 3" dir="0 0.5 -1" diffuse=".5 .5 .5" castshadow="false"/>
-    {{room}}
-    <body name="pelvis" pos="{STAND_X} 0 {PELVIS_Z}">
+#: The person: a free body whose joints are passive springs (see the module docstring).
+_PERSON = f"""<body name="pelvis" pos="{STAND_X} 0 {PELVIS_Z}">
       <freejoint/>
       <geom type="capsule" fromto="-.1 0 0 .1 0 0" size=".12" rgba="{_TROUSERS}" mass="10"/>
       <body name="torso" pos="0 0 .05">
@@ -101,7 +86,25 @@ _MJCF_TEMPLATE = f"""
         {_arm(-1)}{_arm(1)}
       </body>
       {_leg(-1)}{_leg(1)}
-    </body>
+    </body>"""
+
+_MJCF_TEMPLATE = f"""
+<mujoco model="carefleet-resident">
+  <option timestep="0.002"/>
+  <visual>
+    <quality shadowsize="0" offsamples="0"/>
+    <headlight ambient=".35 .35 .35" diffuse=".5 .5 .5" specular="0 0 0"/>
+  </visual>
+  <asset>
+    <texture name="floor" type="2d" builtin="checker" rgb1=".55 .45 .35" rgb2=".5 .4 .3"
+             width="64" height="64"/>
+    <material name="floor" texture="floor" texrepeat="8 8"/>
+  </asset>
+  <default><geom friction="1 0.05 0.01"/>{{defaults}}</default>
+  <worldbody>
+    <light pos="0 -2 3" dir="0 0.5 -1" diffuse=".5 .5 .5" castshadow="false"/>
+    {{room}}
+    {_PERSON}{{visitor}}
   </worldbody>
   <contact>
     <exclude body1="pelvis" body2="larm"/>
@@ -117,7 +120,7 @@ _WARD_ROOM = """<geom name="floor" type="plane" size="5 5 .1" material="floor"/>
     <geom name="wall" type="box" pos="0 2 3" size="5 .05 3" rgba=".85 .85 .8 1"/>
     <camera name="ward" pos="0 -3.5 1.2" xyaxes="1 0 0 0 0 1" fovy="45"/>"""
 
-MJCF = _MJCF_TEMPLATE.format(room=_WARD_ROOM, contact="")
+MJCF = _MJCF_TEMPLATE.format(room=_WARD_ROOM, contact="", visitor="", defaults="")
 
 #: The person faces -y (towards the original camera). Fall directions are named as that
 #: camera sees them: ``right`` is +x, ``forward`` is towards it (-y).
@@ -153,6 +156,27 @@ class Box:
 
 
 @dataclass(frozen=True)
+class Visitor:
+    """A second person (a passer-by, a visitor), scripted and touching nothing: ``walk``
+    across the room along ``y`` from ``x`` to ``to`` at ``speed`` m/s, starting at
+    ``start`` s (a normal gait: legs and arms swing); or ``seated`` on a chair at
+    ``(x, y)`` from the first frame, facing the camera's side of the room."""
+
+    kind: str
+    x: float
+    y: float
+    to: float = 0.0
+    start: float = 0.0
+    speed: float = 1.0
+
+    def furniture(self) -> tuple[Box, ...]:
+        """The visitor's chair, if seated (behind their ankles, as ``CHAIR`` is)."""
+        if self.kind != "seated":
+            return ()
+        return (Box(pos=(self.x, self.y + CHAIR.pos[1], CHAIR.pos[2]), size=CHAIR.size),)
+
+
+@dataclass(frozen=True)
 class Scene:
     """``duration`` seconds; released (tipped over the shoe edge) at ``release``, if ever.
 
@@ -169,8 +193,13 @@ class Scene:
       about 1 s, 0.2 slumps more slowly).
     - ``motion``: an everyday movement instead of a fall (``MOTIONS``): joint angles
       scripted over time (kinematic, feet kept on the floor), starting at ``release``.
+      ``roll_off_bed`` starts lying on the side at the front edge of the bed (never seen
+      standing) and, at the release, rolls towards the camera off the edge onto the floor.
+    - ``motion``: an everyday movement instead of a fall (``MOTIONS``): joint angles
+      scripted over time (kinematic, feet kept on the floor), starting at ``release``.
     - ``camera``: None for the original ward camera, else a ``Camera`` in a walled room
       aimed at the middle of where the movement happens.
+    - ``visitor``: a second person in the room (``Visitor``), scripted.
     """
 
     duration: float
@@ -181,6 +210,7 @@ class Scene:
     motion: str | None = None
     camera: Camera | None = None
     slack: float = 0.1
+    visitor: Visitor | None = None
 
     @property
     def is_fall(self) -> bool:
@@ -236,9 +266,12 @@ def _room(camera: Camera, centre: tuple[float, float], furniture: tuple[Box, ...
 
 
 def _furniture(scene: Scene) -> tuple[Box, ...]:
+    visitor = scene.visitor.furniture() if scene.visitor is not None else ()
     if scene.motion is not None:
-        return MOTIONS[scene.motion].furniture
-    return ()
+        return MOTIONS[scene.motion].furniture + visitor
+    if scene.fall == "roll_off_bed":
+        return (BED,) + visitor
+    return visitor
 
 
 def _centre(scene: Scene) -> tuple[float, float]:
@@ -246,6 +279,8 @@ def _centre(scene: Scene) -> tuple[float, float]:
     standing point in the fall's direction, so the body lands in view)."""
     if scene.motion is not None:
         return MOTIONS[scene.motion].centre
+    if scene.fall == "roll_off_bed":
+        return STAND_X, 0.2  # the front edge of the bed and the floor before it
     if scene.fall == "topple":
         dx, dy = DIRECTIONS[scene.direction]
         return STAND_X + 0.8 * dx, 0.8 * dy
@@ -257,8 +292,21 @@ def model_xml(scene: Scene) -> str:
         return MJCF
     # The torso's capsule overlaps the tops of the thighs (siblings, so their contact is
     # not excluded by default): harmless standing, explosive seated. Excluded here.
+    visitor, defaults = "", ""
+    if scene.visitor is not None:
+        visitor, defaults = "\n    " + _VISITOR_XML, _VISITOR_DEFAULTS
     return _MJCF_TEMPLATE.format(room=_room(scene.camera, _centre(scene), _furniture(scene)),
-                                 contact=_TORSO_THIGHS)
+                                 contact=_TORSO_THIGHS, visitor=visitor, defaults=defaults)
+
+
+#: The visitor: the same body under names starting with ``VISITOR``, in clothes of other
+#: colours, colliding with nothing (it is posed every physics step, not simulated).
+VISITOR = "v_"
+_VISITOR_XML = (_PERSON.replace('name="', f'name="{VISITOR}')
+                .replace("<freejoint/>", f'<freejoint name="{VISITOR}root"/>')
+                .replace(f'name="{VISITOR}pelvis"', f'name="{VISITOR}pelvis" childclass="visitor"', 1)
+                .replace(_SHIRT, "0.55 0.25 0.25 1").replace(_TROUSERS, "0.45 0.40 0.30 1"))
+_VISITOR_DEFAULTS = '<default class="visitor"><geom contype="0" conaffinity="0"/></default>'
 
 
 _TORSO_THIGHS = ('<exclude body1="torso" body2="lleg"/>'
@@ -280,7 +328,7 @@ def _qy(angle: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Pose:
-    """A symmetric posture: hip flexion (thighs forward), knee flexion, forward lean of
+    """A posture: hip flexion (thighs forward), knee flexion, forward lean of
     the torso at the waist, arms raised forward (rad); ``roll``: the whole body turned
     about the view axis (-pi/2: lying on the side, head to the left)."""
 
@@ -289,6 +337,8 @@ class Pose:
     lean: float = 0.0
     arms: float = 0.0
     roll: float = 0.0
+    stride: float = 0.0
+    """Walking: the left thigh this much forward of the right (rad), arms the other way."""
 
 
 STANDING = Pose()
@@ -296,34 +346,43 @@ SEATED = Pose(hip=np.pi / 2, knee=np.pi / 2, arms=0.5)
 
 
 def _set_pose(model: mujoco.MjModel, data: mujoco.MjData, pose: Pose,
-              pelvis: np.ndarray) -> None:
+              pelvis: np.ndarray, who: str = "", heading: float = 0.0) -> None:
+    """Pose the person (``who`` "") or the visitor (``VISITOR``), turned ``heading`` rad
+    about the vertical from facing the original camera. The visitor comes last in the
+    model, so zeroing its velocities leaves the person's alone."""
     q = data.qpos
-    q[:3] = pelvis
-    q[3:7] = _qy(pose.roll)
-    for name, quat in (("waist", _qx(pose.lean)), ("lhip", _qx(-pose.hip)),
-                       ("rhip", _qx(-pose.hip)), ("lshoulder", _qx(-pose.arms)),
-                       ("rshoulder", _qx(-pose.arms))):
-        adr = model.joint(name).qposadr[0]
+    root = model.joint(who + "root").qposadr[0] if who else 0
+    q[root:root + 3] = pelvis
+    q[root + 3:root + 7] = _qy(pose.roll) if not heading else _qz(heading)
+    for name, quat in (("waist", _qx(pose.lean)), ("lhip", _qx(-pose.hip - pose.stride)),
+                       ("rhip", _qx(-pose.hip + pose.stride)),
+                       ("lshoulder", _qx(-pose.arms + pose.stride)),
+                       ("rshoulder", _qx(-pose.arms - pose.stride))):
+        adr = model.joint(who + name).qposadr[0]
         q[adr:adr + 4] = quat
     for name in ("lknee", "rknee"):
-        q[model.joint(name).qposadr[0]] = pose.knee
-    data.qvel[:] = 0.0
+        q[model.joint(who + name).qposadr[0]] = pose.knee
+    data.qvel[model.joint(who + "root").dofadr[0] if who else 0:] = 0.0
     mujoco.mj_kinematics(model, data)
 
 
-def _ankle(model: mujoco.MjModel, data: mujoco.MjData) -> np.ndarray:
-    shin = data.body("rshin")
+def _qz(angle: float) -> np.ndarray:
+    return np.array([np.cos(angle / 2), 0.0, 0.0, np.sin(angle / 2)])
+
+
+def _ankle(model: mujoco.MjModel, data: mujoco.MjData, who: str = "") -> np.ndarray:
+    shin = data.body(who + "rshin")
     return shin.xpos + shin.xmat.reshape(3, 3) @ np.array([0.0, 0.0, -0.4])
 
 
 def _place(model: mujoco.MjModel, data: mujoco.MjData, pose: Pose,
-           ankle: np.ndarray) -> np.ndarray:
+           ankle: np.ndarray, who: str = "") -> np.ndarray:
     """Put the body in ``pose`` with its ankles at ``ankle`` (feet on the floor);
     returns the pelvis position used."""
-    pelvis = np.array([STAND_X, 0.0, PELVIS_Z])
-    _set_pose(model, data, pose, pelvis)
-    pelvis = pelvis + ankle - _ankle(model, data)
-    _set_pose(model, data, pose, pelvis)
+    pelvis = np.array([ankle[0], ankle[1], PELVIS_Z])
+    _set_pose(model, data, pose, pelvis, who)
+    pelvis = pelvis + ankle - _ankle(model, data, who)
+    _set_pose(model, data, pose, pelvis, who)
     return pelvis
 
 
@@ -335,8 +394,8 @@ def _smooth(x: float) -> float:
 
 def _blend(a: Pose, b: Pose, s: float) -> Pose:
     return Pose(*(va + (vb - va) * s for va, vb in
-                  zip((a.hip, a.knee, a.lean, a.arms, a.roll),
-                      (b.hip, b.knee, b.lean, b.arms, b.roll))))
+                  zip((a.hip, a.knee, a.lean, a.arms, a.roll, a.stride),
+                      (b.hip, b.knee, b.lean, b.arms, b.roll, b.stride))))
 
 
 @dataclass(frozen=True)
@@ -368,9 +427,19 @@ MOTIONS: dict[str, Motion] = {
                                (2.2, SEATED), (4.2, Pose(hip=0.15, knee=0.3, arms=0.8,
                                                          roll=-np.pi / 2))),
                          furniture=(BED,), centre=(STAND_X, 0.4), lie=(2.2, 4.2)),
+    # seated on the edge of the bed from the first frame (never seen standing), lies
+    # down on the side in 2 s: fast for a seated body, slow for a whole one
+    "seated_lie_on_bed": Motion(keys=((0.0, SEATED), (2.0, Pose(hip=0.15, knee=0.3, arms=0.8,
+                                                                roll=-np.pi / 2))),
+                                furniture=(BED,), centre=(STAND_X, 0.4), lie=(0.0, 2.0)),
 }
 #: Lying on the bed: the pelvis on its side on the mattress (hips 0.44 m wide).
 _LYING_PELVIS = np.array([STAND_X, 0.6, SEAT_TOP + 0.23])
+#: ``roll_off_bed``: lying on the side at the front edge of the bed (its edge at y 0.26),
+#: then rolling towards the camera about the body's long axis, off the edge.
+_EDGE_LYING = Pose(hip=0.15, knee=0.3, arms=0.8, roll=-np.pi / 2)
+_EDGE_PELVIS = np.array([STAND_X, 0.40, SEAT_TOP + 0.23])
+_ROLL_SPIN, _ROLL_SPEED = 2.5, 0.5  # rad/s about the long axis, m/s towards the edge
 
 
 def _motion_pose(motion: Motion, t: float) -> Pose:
@@ -417,16 +486,36 @@ def _go_slack(model: mujoco.MjModel, factor: float) -> None:
         model.dof_damping[dof:dof + n] *= max(factor, 0.3)
 
 
+def _pose_visitor(model: mujoco.MjModel, data: mujoco.MjData, visitor: Visitor,
+                  t: float, ankle: np.ndarray) -> None:
+    """Where the visitor is at ``t``: seated still, or walking (before ``start`` at ``x``,
+    after arriving at ``to``, standing there), legs swinging 0.35 rad at 0.9 strides/s."""
+    if visitor.kind == "seated":
+        _place(model, data, SEATED, np.array([visitor.x, visitor.y, ankle[2]]), VISITOR)
+        return
+    span = abs(visitor.to - visitor.x) / visitor.speed
+    walked = min(max(t - visitor.start, 0.0), span)
+    x = visitor.x + np.sign(visitor.to - visitor.x) * visitor.speed * walked
+    stride = 0.35 * np.sin(2 * np.pi * 0.9 * walked) if 0.0 < walked < span else 0.0
+    heading = np.pi / 2 * np.sign(visitor.to - visitor.x)
+    _set_pose(model, data, Pose(stride=stride), np.array([x, visitor.y, PELVIS_Z - 0.01]),
+              VISITOR, heading)
+
+
 def simulate(scene: Scene) -> Iterator[tuple[float, mujoco.MjModel, mujoco.MjData]]:
-    """The physical state at every frame time: standing (or seated) still, not simulated,
-    until the release; then free under gravity (a fall) or following the scripted
-    postures (an everyday movement)."""
+    """The physical state at every frame time: standing (or seated, or lying in bed)
+    still, not simulated, until the release; then free under gravity (a fall) or
+    following the scripted postures (an everyday movement). A visitor is posed at every
+    physics step."""
     model = mujoco.MjModel.from_xml_string(model_xml(scene))
     data = mujoco.MjData(model)
     mujoco.mj_forward(model, data)
     ankle = _ankle(model, data).copy()
     motion = MOTIONS[scene.motion] if scene.motion is not None else None
+    if scene.fall == "roll_off_bed" and motion is None:
+        _set_pose(model, data, _EDGE_LYING, _EDGE_PELVIS)
     steps = int(round(1.0 / FPS / model.opt.timestep))
+    dt = model.opt.timestep
     released = False
     for i in range(int(round(scene.duration * FPS)) + 1):
         t = i / FPS
@@ -441,12 +530,43 @@ def simulate(scene: Scene) -> Iterator[tuple[float, mujoco.MjModel, mujoco.MjDat
                     _go_slack(model, scene.slack)
                     data.qvel[:] = 0.0
                     data.qvel[1] = -0.1  # a sway forward as it starts
+                elif scene.fall == "roll_off_bed":
+                    data.qvel[:] = 0.0
+                    data.qvel[1] = -_ROLL_SPEED
+                    # angular velocity of the free joint in its body frame: about the long
+                    # axis (body z after the roll onto the side), the top towards the camera
+                    data.qvel[5] = -_ROLL_SPIN
                 else:
                     raise ValueError(f"unknown fall {scene.fall!r}")
                 released = True
-            for _ in range(steps):
+            for k in range(steps):
+                if scene.visitor is not None:
+                    _pose_visitor(model, data, scene.visitor, t + k * dt, ankle)
                 mujoco.mj_step(model, data)
+        if scene.visitor is not None:
+            _pose_visitor(model, data, scene.visitor, t, ankle)
         yield t, model, data
+
+
+def zone_polygon(scene: Scene, box: Box) -> tuple[tuple[float, float], ...]:
+    """The top of a piece of furniture as the scene's camera sees it, in frame fractions
+    (0..1): what an installer draws as the camera's bed zone."""
+    model = mujoco.MjModel.from_xml_string(model_xml(scene))
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    cam = data.cam("ward")
+    rotation, origin = cam.xmat.reshape(3, 3), cam.xpos
+    focal = (HEIGHT / 2) / np.tan(np.radians(model.cam_fovy[model.camera("ward").id]) / 2)
+    (x, y, z), (sx, sy, sz) = box.pos, box.size
+    corners = ((x - sx, y - sy), (x + sx, y - sy), (x + sx, y + sy), (x - sx, y + sy))
+    polygon = []
+    for cx, cy in corners:
+        right, up, back = rotation.T @ (np.array([cx, cy, z + sz]) - origin)
+        u = WIDTH / 2 + focal * right / -back
+        v = HEIGHT / 2 - focal * up / -back
+        polygon.append((round(float(np.clip(u / WIDTH, 0, 1)), 3),
+                        round(float(np.clip(v / HEIGHT, 0, 1)), 3)))
+    return tuple(polygon)
 
 
 def head_heights(scene: Scene) -> list[tuple[float, float]]:

@@ -116,3 +116,64 @@ def test_opencv_path_on_the_simulated_clips(sim_clips, name, kinds):
     assert [e.kind for e in events] == kinds
     if kinds:
         assert RELEASE < events[0].t < RELEASE + 2.5
+
+
+# -- the stress set's cases for footage from unseen rooms (classes 1, 3 and 5) ------------
+
+#: A camera high on the wall in front of the person, looking down (class 1).
+HIGH = mujoco_clips.Camera(distance=3.5, height=2.6, look_z=0.5)
+FRONT = mujoco_clips.Camera()
+
+
+def test_rolling_off_the_bed_starts_lying_and_ends_on_the_floor():
+    """Never seen standing: lying on the mattress until the release, then physics."""
+    heads = mujoco_clips.head_heights(mujoco_clips.Scene(7.0, 2.0, fall="roll_off_bed",
+                                                         camera=HIGH))
+    before = [z for t, z in heads if t < 2.0]
+    assert max(before) - min(before) < 1e-9 and 0.4 < before[0] < 0.8  # on the mattress
+    assert all(z < 0.3 for t, z in heads if t > 3.5)  # on the floor, and stays there
+
+
+def test_a_visitor_changes_nothing_in_the_physics_of_the_fall():
+    """The visitor is posed, never simulated, and collides with nothing: the same fall, to
+    within the rounding that the contacts of a landing body amplify (under 2 cm)."""
+    alone = mujoco_clips.head_heights(mujoco_clips.Scene(5.0, 2.0, camera=FRONT))
+    passer_by = mujoco_clips.Visitor("walk", x=3.0, y=1.3, to=-3.5, start=1.0)
+    with_visitor = mujoco_clips.head_heights(
+        mujoco_clips.Scene(5.0, 2.0, camera=FRONT, visitor=passer_by))
+    assert [t for t, _ in alone] == [t for t, _ in with_visitor]
+    assert np.allclose([z for _, z in alone], [z for _, z in with_visitor], atol=0.02)
+
+
+def test_the_bed_zone_is_the_mattress_as_the_camera_sees_it():
+    scene = mujoco_clips.Scene(7.0, 2.0, fall="roll_off_bed", camera=HIGH)
+    polygon = mujoco_clips.zone_polygon(scene, mujoco_clips.BED)
+    xs, ys = [x for x, _ in polygon], [y for _, y in polygon]
+    assert 0 < min(xs) < max(xs) < 1 and 0 < min(ys) < max(ys) < 1
+    assert max(ys) - min(ys) < 0.3  # seen from above and in front: a flat quadrilateral
+
+
+def fall_along_the_line_of_sight() -> list[tuple[np.ndarray, float]]:
+    return mujoco_clips.render(mujoco_clips.Scene(7.0, 2.0, direction="forward", camera=HIGH))
+
+
+def test_pose_path_catches_a_fall_towards_a_high_camera(mediapipe):
+    """Class 1: the body lying towards the camera is a tall, narrow strip whose top is
+    where the feet were; the landmarks stay with the falling person throughout."""
+    events = run(detector("pose"), fall_along_the_line_of_sight())
+    assert [e.kind for e in events] == [EventKind.FALL_DETECTED]
+    assert 2.0 < events[0].t < 2.0 + 2.5
+
+
+@pytest.mark.parametrize("backend", ["opencv", "pose"])
+def test_a_seated_visitor_neither_raises_nor_masks_a_fall(backend):
+    """Class 5: a visitor seated beside the person from the first frame."""
+    if backend == "pose":
+        pytest.importorskip("mediapipe")
+    visitor = mujoco_clips.Visitor("seated", x=0.9, y=0.45)
+    still = mujoco_clips.render(mujoco_clips.Scene(7.0, camera=FRONT, visitor=visitor))
+    assert run(detector(backend), still) == []
+    fall = mujoco_clips.render(mujoco_clips.Scene(7.0, 2.0, camera=FRONT, visitor=visitor))
+    events = run(detector(backend), fall)
+    assert [e.kind for e in events] == [EventKind.FALL_DETECTED]
+    assert 2.0 < events[0].t < 2.0 + 2.5

@@ -18,11 +18,12 @@ from carefleet.vision.config import Mounting, Zone, default_config
 from carefleet.vision.detector import Detector
 from carefleet.vision.events import EventKind
 from carefleet.vision.fall_machine import FallMachine, FallState
-from carefleet.vision.features import Features, FeatureTracker, is_low
+from carefleet.vision.features import Features, FeatureTracker, is_collapsed, is_low
 from carefleet.vision.person import Observation
 from carefleet.vision.scale import BodyScale
 from carefleet.vision.synthetic import FLOOR_ROW, Pose, render_people, walk
-from vision_clips import BED_ON_RIGHT, OPENCV, SYNTHETIC_MOUNTING, render_hard, run
+from vision_clips import (BED_ON_RIGHT, HEIGHT, OPENCV, SYNTHETIC_MOUNTING, WIDTH,
+                          render_hard, run)
 
 S = default_config().fall
 BED = Zone(name="bed", kind="bed", polygon=tuple(map(tuple, BED_ON_RIGHT)))
@@ -223,6 +224,48 @@ def test_the_same_jump_while_the_body_moves_is_movement():
         assert not landed.track_break
         t += 1 / 15
     assert landed.drop > S.min_descent
+
+
+def test_a_top_that_jumps_faster_than_a_body_can_fall_is_a_lost_track_even_while_moving():
+    """Someone moving on the spot whose upper body the background takes in one frame: the
+    box top drops 70 px (0.6 body heights) in 1/15 s, 9 body heights a second, over twice
+    what the head of a body toppling onto the floor reaches."""
+    tracker = FeatureTracker(S)
+    t = 0.0
+    for _ in range(30):
+        tracker.update(standing(t, motion=0.5), t)
+        t += 1 / 15
+    legs = tracker.update(standing(t, box=(100, 110, 40, 50), motion=0.6), t)
+    assert legs.track_break and legs.drop == 0.0
+
+
+def test_a_box_cut_by_the_bottom_edge_never_raises_a_whole_bodys_height():
+    """A fall towards the camera moves the mattress at the person's feet: the silhouette
+    merges with it down to the bottom of the view. That box is no standing height."""
+    tracker = FeatureTracker(S, BodyScale(None, (WIDTH, HEIGHT)))
+    for i in range(30):
+        features = tracker.update(standing(i / 15), i / 15)
+    for i in range(30, 60):
+        features = tracker.update(standing(i / 15, box=(60, 40, 140, HEIGHT - 40)), i / 15)
+    assert features.cut and features.reference_height == 120
+
+
+def test_someone_only_ever_seen_cut_by_the_bottom_edge_stands_at_the_cut_height():
+    tracker = FeatureTracker(S, BodyScale(None, (WIDTH, HEIGHT)))
+    for i in range(30):
+        features = tracker.update(standing(i / 15, box=(100, 60, 40, HEIGHT - 60)), i / 15)
+    assert features.cut and features.reference_kind == "stood"
+    assert features.reference_height == HEIGHT - 60
+
+
+def test_a_head_down_at_the_floor_has_fallen_whatever_the_shape_of_the_box():
+    """Seen from a camera high in front, a body lying towards it is a tall narrow strip
+    (80 % of the standing height) whose top is where its feet were."""
+    strip = Features(t=0.0, present=True, box=(140, 118, 38, 81), height_ratio=0.83,
+                     aspect=0.47, area_ratio=0.95)
+    assert not is_low(strip, S)
+    assert is_collapsed(strip, S, head_drop=0.95)
+    assert not is_collapsed(strip, S, head_drop=0.6)   # a deep bend keeps the head higher
 
 
 def test_the_upright_reference_is_taken_only_from_steady_frames():
