@@ -8,8 +8,11 @@ resolution; measuring speed per second (not per frame) makes them work at any fr
 Where that height comes from (``Features.reference_kind``):
 
 - ``stood``: the tallest *steady* upright box of this person in the last few seconds
-  (the last three box heights agree within ``steady_tolerance``: never a motion-blurred
-  first box, or one the background has half absorbed);
+  (the last three box heights agree within ``steady_tolerance`` and all or none of
+  those boxes touch the bottom edge of the view: never a motion-blurred first box, or
+  one the background has half absorbed), and never a box cut by the bottom edge once
+  one was seen whole (a cut box is part of a body, or one merged with what a fall
+  moved at its feet);
 - ``scale``: the camera's body scale at the person's feet (``scale.py``: from the
   camera's mounting or learnt from people walking through), for a person never seen
   standing (in bed, seated from the start);
@@ -19,8 +22,9 @@ Where that height comes from (``Features.reference_kind``):
 Track breaks are not movements. A box that jumps to a place that does not overlap the
 previous one (another person, a track switch), or whose area halves or doubles from
 one frame to the next while an edge jumps and the person is not moving as a whole (the
-background absorbed part of a person standing still, a blob joined or left), starts a
-new geometry history: a jump is not a descent, however far down the new box is.
+background absorbed part of a person standing still, a blob joined or left) or its top
+moves faster than a body can (``MAX_TOP_SPEED``), starts a new geometry history: a jump
+is not a descent, however far down the new box is.
 """
 
 from __future__ import annotations
