@@ -66,7 +66,13 @@ debian-packages:
 # Benchmarks that need the pose extra or MuJoCo run in .venv-pose (which has everything).
 POSE_BENCHES := bench/vision_bench.py bench/synthetic_falls.py
 
-bench: $(STAMP) $(ROS) $(POSE)/.installed
+# OR-Tools, the meal planner's yardstick in bench/meal_rounds.py (extra "bench").
+BENCH := $(VENV)/.bench-installed
+$(BENCH): $(STAMP) setup.py
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(STAMP) $(ROS) $(BENCH) $(POSE)/.installed
 	for b in $(filter-out $(POSE_BENCHES),$(wildcard bench/*.py)); do \
 	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
 	for b in $(POSE_BENCHES); do echo "== $$b (in $(POSE))"; $(POSE)/bin/python $$b || exit 1; done

@@ -84,6 +84,10 @@ setup(
         # Synthetic camera footage for the tests of the real pose backend: a MuJoCo
         # humanoid rendered offscreen (EGL); pinned so rendered frames stay identical.
         "footage": ["mujoco==4.0.0"],
+        # The yardstick of bench/meal_rounds.py (never imported by the core): OR-Tools'
+        # routing solver. Pinned to 9.9, the last release that accepts protobuf 4.x: the
+        # pose path's mediapipe 0.10.21 needs protobuf<5, and 9.10+ require protobuf>=5.
+        "bench": ["ortools==9.9.3963"],
         # The ROS 2 runtime (carefleet.ros): rclpy and the message packages from the
         # ros-* wheels. Pinned to the ROS 2 Kilted versions measured here (ros-rclpy 9.1.2
         # is Kilted, 7.x is Jazzy): the wheels of one distribution must match each other.

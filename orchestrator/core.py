@@ -52,14 +52,15 @@ from carefleet.orchestrator.events import (AlertAcknowledged, AlertResolved, Com
                                            StaffAcknowledged, TaskCancelled, TaskSubmitted, Tick)
 from carefleet.orchestrator.journal import (AlertSaved, Audited, JournalEntry, ScheduleMarked,
                                             StateSaved, TaskSaved)
+from carefleet.orchestrator.meal_plan import Runner, plan_service
 from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, Schedule, next_slot,
                                               schedule_from_record, schedule_record,
-                                              slots_between, trips)
+                                              slots_between)
 from carefleet.robots.lifecycle import Robot, RobotState
 from carefleet.robots.model import Capability, RobotSpec
 from carefleet.tasks.errands import Charge
 from carefleet.tasks.fall_response import FallResponse
-from carefleet.tasks.meal import MealDelivery
+from carefleet.tasks.meal import LOAD_SECONDS, PICKUP_EXPECTED, MealDelivery
 from carefleet.tasks.model import FINAL, Act, DockAt, Go, Priority, Task, TaskState
 from carefleet.tasks.requests import build_task, task_from_record
 
@@ -641,12 +642,7 @@ class Orchestrator:
     def _run_schedule(self, schedule: Schedule, slot: float) -> None:
         who = f"schedule:{schedule.name}"
         if isinstance(schedule, MealService):
-            rooms = list(schedule.rooms or [p.id for p in
-                                            self.ward.places_of_kind(PlaceKind.RESIDENT_ROOM)])
-            for trip in self._meal_trips(rooms):
-                self.submit({"kind": "meal_delivery", "rooms": trip, "meal": schedule.name,
-                             "due": slot, "pickup_timeout": schedule.pickup_timeout}, who,
-                            source=f"meal service '{schedule.name}'")
+            self._serve_meal(schedule, slot, who)
         elif isinstance(schedule, PatrolSchedule):
             request: dict[str, Any] = {"kind": "patrol", "checkpoints": list(schedule.checkpoints),
                                        "due": slot}
@@ -656,27 +652,64 @@ class Orchestrator:
                 request["until"] = schedule.window_end(slot, self.zone)
             self.submit(request, who, source=f"patrol schedule '{schedule.name}'")
 
-    def _meal_trips(self, rooms: list[str]) -> list[list[str]]:
-        """A service cut into trips: floor by floor (a trip never changes floors when it
-        need not), each floor's rooms in corridor order from the kitchen whatever order
-        they were listed in, so neighbours share a trip."""
-        kitchens = self.ward.places_of_kind(PlaceKind.KITCHEN)
-        times = (self.planner.times_from(kitchens[0].id, self.planner.reference_speed)
-                 if kitchens else {})
-        floors: dict[str, list[str]] = {}
-        for room in dict.fromkeys(rooms):                     # each room once, in given order
-            floors.setdefault(self.ward.places[room].floor, []).append(room)
-        order = sorted(floors, key=lambda f: (min(times.get(r, math.inf) for r in floors[f]), f))
-        trays = self._tray_count()
-        return [trip for floor in order
-                for trip in trips(sorted(floors[floor], key=lambda r: (times.get(r, math.inf), r)),
-                                  trays)]
+    def _serve_meal(self, service: MealService, fired: float, who: str) -> None:
+        """Plan the service (``meal_plan``) and give every planned trip to its robot at
+        once, in the planned order, after clearing low-priority work off the robots the
+        plan needs. A trip its robot cannot take safely now (battery) stays queued for
+        whichever robot can; so does every trip when no meal robot is available."""
+        rooms = list(service.rooms or [p.id for p in
+                                       self.ward.places_of_kind(PlaceKind.RESIDENT_ROOM)])
+        kitchen = self.ward.places_of_kind(PlaceKind.KITCHEN)[0].id
+        meal_robots = [r for r in self.robots.values()
+                       if Capability.MEAL_DELIVERY in r.profile.capabilities and r.profile.trays]
+        available = [r for r in meal_robots if r.available] or meal_robots
+        runners = [Runner(id=r.id, trays=r.profile.trays, speed=r.profile.speed,
+                          ready=self._ready_for_meal(r, kitchen)) for r in available]
+        plan = plan_service(rooms, runners, kitchen=kitchen, planner=self.planner,
+                            load=LOAD_SECONDS, pickup=PICKUP_EXPECTED,
+                            hot_limit=service.hot_limit, closed=self.closed)
+        trips = [(trip.robot, list(trip.rooms)) for trip in plan.trips]
+        smallest = min(r.profile.trays for r in meal_robots)
+        trips += [(None, list(plan.unplanned[i:i + smallest]))      # behind a closure
+                  for i in range(0, len(plan.unplanned), smallest)]
+        for robot_id in dict.fromkeys(robot for robot, _ in trips if robot is not None):
+            self._clear_for(self.robots[robot_id], f"meal service '{service.name}'")
+        for robot_id, rooms_of_trip in trips:
+            task = self.submit({"kind": "meal_delivery", "rooms": rooms_of_trip,
+                                "meal": service.name, "due": fired + service.lead,
+                                "pickup_timeout": service.pickup_timeout}, who,
+                               source=f"meal service '{service.name}'")
+            robot = self.robots.get(robot_id or "")
+            if (robot is not None and robot.available
+                    and self.allocator.offer(robot, task, self.tasks, self.now) is not None):
+                self._assign(robot, task)
 
-    def _tray_count(self) -> int:
-        """Trips are cut to the smallest tray count so any meal robot can take any trip."""
-        counts = [r.profile.trays for r in self.robots.values()
-                  if Capability.MEAL_DELIVERY in r.profile.capabilities and r.profile.trays > 0]
-        return min(counts) if counts else 1
+    def _ready_for_meal(self, robot: Robot, kitchen: str) -> float:
+        """Seconds until ``robot`` could start loading: after the work it keeps (low-
+        priority work gives way to the meal), plus its drive to the kitchen."""
+        if self._low_work(robot):
+            busy, here = 0.0, robot.position
+        else:
+            projection = self.allocator.projection(robot, self.tasks, self.now)
+            busy, here = projection.busy, projection.position
+        drive = self.planner.times_from(here, robot.profile.speed, closed=self.closed)
+        return busy + drive.get(kitchen, 0.0)
+
+    def _low_work(self, robot: Robot) -> bool:
+        """The robot is busy only with low-priority work (a top-up, a low errand)."""
+        current = self.tasks.get(robot.task or "")
+        return current is not None and current.priority is Priority.LOW
+
+    def _clear_for(self, robot: Robot, why: str) -> None:
+        """Real work needs ``robot``: a top-up charge ends, a low-priority errand pauses
+        (it resumes, from where it was, once the new work is done)."""
+        current = self.tasks.get(robot.task or "")
+        if current is None or current.priority is not Priority.LOW:
+            return
+        if isinstance(current, Charge):
+            self._release(current, "cancel", f"{why} needs the robot")
+        else:
+            self._pause(robot, f"paused for {why}")
 
     def _manage_batteries(self) -> None:
         for robot in self.robots.values():
@@ -833,16 +866,24 @@ class Orchestrator:
         self.allocator.forget(robot.id)
         self._audit(ORCHESTRATOR, "task_assigned", task_id=task.id, robot_id=robot.id)
 
-    def _preempt(self, robot: Robot, urgent: Task) -> None:
+    def _pause(self, robot: Robot, why: str, *, by: str | None = None) -> None:
+        """Interrupt the robot's current task and put it back in its queue: first when
+        an urgent task took the robot (``by``), in priority order otherwise."""
         current = self.tasks[robot.task]  # type: ignore[index]
         self._stop(robot)
         current.interrupt(same_robot=True)
-        current.move("pause", self.now, f"paused for {urgent.kind} {urgent.id}")
+        current.move("pause", self.now, why)
         robot.task = None
         robot.queue.insert(0, current.id)   # resumed first once the urgent task is done
+        if by is None:
+            robot.queue.sort(key=lambda i: self.tasks[i].sort_key())
         self._dirty.add(current.id)
+        self.allocator.forget(robot.id)
         self._audit(ORCHESTRATOR, "task_preempted", task_id=current.id, robot_id=robot.id,
-                    detail={"by": urgent.id})
+                    detail={"by": by or why})
+
+    def _preempt(self, robot: Robot, urgent: Task) -> None:
+        self._pause(robot, f"paused for {urgent.kind} {urgent.id}", by=urgent.id)
         urgent.move("assign", self.now, f"assigned to {robot.id}")
         urgent.robot = robot.id
         self._start(robot, urgent)

@@ -25,12 +25,20 @@ def parse_clock(text: str) -> time:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MealService:
-    """Meals for ``rooms`` (None: every resident room) at ``at`` every day."""
+    """Meals for ``rooms`` (None: every resident room) at ``at`` every day.
+
+    ``lead`` seconds before ``at`` the service is planned and the first robots start
+    loading, so the first trays leave the kitchen near the slot instead of after it;
+    with ``hot_limit`` no tray rides longer than that from the start of its loading
+    to its door (the planner cuts shorter trips). Latency is still counted from ``at``.
+    """
 
     name: str
     at: time
     rooms: tuple[str, ...] | None = None
     pickup_timeout: float = 180.0
+    lead: float = 0.0
+    hot_limit: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,7 +72,8 @@ def schedule_record(schedule: Schedule) -> dict[str, Any]:
     if isinstance(schedule, MealService):
         return {"type": "meal", "name": schedule.name, "at": schedule.at.strftime("%H:%M"),
                 "rooms": list(schedule.rooms) if schedule.rooms is not None else None,
-                "pickup_timeout": schedule.pickup_timeout}
+                "pickup_timeout": schedule.pickup_timeout, "lead": schedule.lead,
+                "hot_limit": schedule.hot_limit}
     return {"type": "patrol", "name": schedule.name, "start": schedule.start.strftime("%H:%M"),
             "end": schedule.end.strftime("%H:%M"), "checkpoints": list(schedule.checkpoints),
             "rounds": schedule.rounds}
@@ -76,7 +85,10 @@ def schedule_from_record(record: dict[str, Any]) -> Schedule:
         rooms = record.get("rooms")
         return MealService(name=record["name"], at=parse_clock(record["at"]),
                            rooms=tuple(rooms) if rooms is not None else None,
-                           pickup_timeout=float(record.get("pickup_timeout", 180.0)))
+                           pickup_timeout=float(record.get("pickup_timeout", 180.0)),
+                           lead=float(record.get("lead") or 0.0),
+                           hot_limit=(float(record["hot_limit"])
+                                      if record.get("hot_limit") is not None else None))
     return PatrolSchedule(name=record["name"], start=parse_clock(record["start"]),
                           end=parse_clock(record["end"]),
                           checkpoints=tuple(record["checkpoints"]), rounds=record.get("rounds"))
@@ -86,14 +98,19 @@ def slot_time(schedule: Schedule) -> time:
     return schedule.at if isinstance(schedule, MealService) else schedule.start
 
 
+def lead_of(schedule: Schedule) -> float:
+    """Seconds before its clock time a schedule fires (a meal service's loading lead)."""
+    return schedule.lead if isinstance(schedule, MealService) else 0.0
+
+
 def slots_between(schedule: Schedule, after: float, until: float, zone: ZoneInfo) -> list[float]:
-    """Epoch seconds of each occurrence with ``after < t <= until``."""
-    clock = slot_time(schedule)
+    """Epoch seconds at which it fires (its clock time less its lead) with ``after < t <= until``."""
+    clock, lead = slot_time(schedule), lead_of(schedule)
     day = datetime.fromtimestamp(after, zone).date()
-    last_day = datetime.fromtimestamp(until, zone).date()
+    last_day = datetime.fromtimestamp(until + lead, zone).date()
     slots = []
     while day <= last_day:
-        t = datetime.combine(day, clock, zone).timestamp()
+        t = datetime.combine(day, clock, zone).timestamp() - lead
         if after < t <= until:
             slots.append(t)
         day += timedelta(days=1)
@@ -102,14 +119,5 @@ def slots_between(schedule: Schedule, after: float, until: float, zone: ZoneInfo
 
 def next_slot(schedule: Schedule, after: float, zone: ZoneInfo) -> float:
     """Epoch seconds of the first occurrence strictly after ``after``."""
-    return min(slots_between(schedule, after, after + 2 * 86400.0, zone))
+    return min(slots_between(schedule, after, after + 2 * 86400.0 + lead_of(schedule), zone))
 
-
-def trips(rooms: list[str], trays: int) -> list[list[str]]:
-    """Split a meal service into trips of at most ``trays`` rooms, neighbours together.
-
-    ``rooms`` come in ward order (corridor order), so consecutive rooms share a trip.
-    """
-    if trays < 1:
-        raise ValueError("a meal robot needs at least one tray")
-    return [rooms[i:i + trays] for i in range(0, len(rooms), trays)]
