@@ -10,8 +10,9 @@ The planner is deterministic and pure: rooms are put in a canonical order first 
 floor, then travel time from the kitchen, then id), so the same rooms listed in any
 order give the same plan; the search that improves the first plan draws from a
 ``random.Random`` seeded by the problem itself and stops after a fixed number of moves,
-never after a time limit. Trips never change floors (a lift ride inside a trip is
-never needed: any floor's rooms can be served in trips of their own). With a
+never after a time limit. A trip changes floors only when it is full: floors whose
+room counts leave a part-filled trip each may pool those remainders (104 rooms on 4
+floors in 26 full trips instead of 28), never otherwise. With a
 ``hot_limit`` no tray rides longer than that from the start of loading to its door.
 
 ``bench/meal_rounds.py`` measures these plans against OR-Tools on the same route times.
@@ -20,16 +21,14 @@ never needed: any floor's rooms can be served in trips of their own). With a
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from carefleet.maps.routing import Planner
 
-#: Search moves per room and robot (the plan's cost stops improving well before this
-#: on the wards measured in ``bench/meal_rounds.py``).
-MOVES_PER_ROOM = 120
-MAX_MOVES = 40_000
+#: Passes of the improving descent (each takes its best move); it stops sooner when no
+#: move improves, which on the wards of ``bench/meal_rounds.py`` happens well before.
+PASSES = 200
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,22 +86,18 @@ class NoRunner(ValueError):
 def plan_service(rooms: Sequence[str], runners: Sequence[Runner], *, kitchen: str,
                  planner: Planner, load: float, pickup: float,
                  hot_limit: float | None = None, closed: frozenset[str] = frozenset(),
-                 moves: int | None = None) -> MealPlan:
+                 passes: int = PASSES) -> MealPlan:
     """The trips of one service: ``rooms`` (any order, duplicates ignored) over ``runners``.
 
-    ``moves`` bounds the improving search (default: ``MOVES_PER_ROOM`` per room and
-    robot, at most ``MAX_MOVES``); 0 keeps the constructed plan.
+    ``passes`` bounds the improving descent (default ``PASSES``); 0 keeps the first plan.
     """
     runners = sorted((r for r in runners if r.trays >= 1), key=lambda r: r.id)
     if not runners:
         raise NoRunner("a meal service needs at least one robot with trays")
     model = _Model(sorted(set(rooms)), runners, kitchen, planner, load, pickup, hot_limit,
                    closed)
-    solution = model.construct()
-    budget = (min(MAX_MOVES, MOVES_PER_ROOM * len(model.rooms) * len(runners))
-              if moves is None else moves)
-    solution = model.improve(solution, budget)
-    return model.plan(solution)
+    improved = [model.improve(start, passes) for start in model.starts()]
+    return model.plan(min(improved, key=model.cost))
 
 
 # A solution: per runner (index), a list of trips, each a list of room indexes.
@@ -129,7 +124,6 @@ class _Model:
             rows = [planner.times_from(s, speed, closed=closed) for s in stops]
             self.time[speed] = [[row.get(t, math.inf) for t in stops] for row in rows]
         self.metres = [[planner.distance(s, t, closed=closed) for t in stops] for s in stops]
-        self.seed = len(self.rooms) * 7919 + len(runners)
 
     # -- the cost ----------------------------------------------------------------
     def schedule(self, solution: _Solution) -> list[list[tuple[float, list[float]]]]:
@@ -152,53 +146,92 @@ class _Model:
         return out
 
     def cost(self, solution: _Solution) -> float:
-        """Latest delivery plus mean delivery (seconds); a tray riding past the hot
-        limit costs an hour per second over, so no plan keeps one."""
-        latest, total, count, over = 0.0, 0.0, 0, 0.0
-        limit = self.hot_limit
-        for runner, trips in zip(self.runners, solution):
-            t, legs, load, pickup = runner.ready, self.time[runner.speed], self.load, self.pickup
-            for trip in trips:
-                start = t
-                t += load
-                here = 0
-                for room in trip:
-                    t += legs[here][room + 1] + pickup
-                    here = room + 1
-                    total += t
-                    count += 1
-                if trip:
-                    if t > latest:
-                        latest = t
-                    if limit is not None and t - start > limit:
-                        over += t - start - limit
-                t += legs[here][0]
-        return latest + (total / count if count else 0.0) + over * 3600.0
+        """Latest delivery plus mean delivery (seconds), plus penalties (``_robot_cost``)."""
+        parts = [self._robot_cost(k, trips) for k, trips in enumerate(solution)]
+        return (max((p[0] for p in parts), default=0.0)
+                + sum(p[1] for p in parts) / max(len(self.rooms), 1) + sum(p[2] for p in parts))
 
     # -- the first plan ----------------------------------------------------------
-    def construct(self) -> _Solution:
-        """Nearest rooms first: the robot that can start loading soonest takes the
-        nearest rooms left on the floor of the nearest room left, as many as it carries
-        (fewer when the hot limit says so), so the far trips come last and their drive
-        home is never waited for."""
-        left = list(range(len(self.rooms)))
+    def starts(self) -> list[_Solution]:
+        """First plans for the descent: nearest trips first, each to the robot that can
+        start loading soonest, so the far trips come last and their drive home is never
+        waited for. Each robot in turn takes the nearest rooms left on one floor, as
+        many as it carries; with one tray count for every robot, a second first plan
+        pools each floor's remainder (its rooms beyond whole trips, the ones nearest
+        the lift) with other floors' into full trips where they fit."""
         home = self.time[self.runners[0].speed][0]
-        left.sort(key=lambda i: (home[i + 1], self.rooms[i]))
+        order = sorted(range(len(self.rooms)), key=lambda i: (home[i + 1], self.rooms[i]))
+        trays = {r.trays for r in self.runners}
+        starts = [self._nearest_first(order)]
+        if len(trays) == 1:
+            starts.append(self._assign_trips(self._pooled_trips(order, trays.pop())))
+        return starts
+
+    def _nearest_first(self, order: list[int]) -> _Solution:
         solution: _Solution = [[] for _ in self.runners]
         free = [r.ready for r in self.runners]
+        left = list(order)
         while left:
             k = min(range(len(self.runners)), key=lambda j: (free[j], -self.runners[j].trays, j))
             runner = self.runners[k]
             floor = self.floor[left[0]]
-            trip = [i for i in left if self.floor[i] == floor][:runner.trays]
-            trip = self._sweep(trip, runner)
-            while len(trip) > 1 and self._hot(trip, runner):
-                trip = trip[:-1]
-            for i in trip:
-                left.remove(i)
+            trip = self._fit_hot([i for i in left if self.floor[i] == floor][:runner.trays], runner)
+            left = [i for i in left if i not in trip]
             solution[k].append(trip)
             free[k] = self._end(free[k], trip, runner)
         return solution
+
+    def _pooled_trips(self, order: list[int], trays: int) -> list[list[int]]:
+        floors: dict[str, list[int]] = {}
+        for i in order:
+            floors.setdefault(self.floor[i], []).append(i)
+        trips, remainders = [], []
+        for rooms in floors.values():
+            cut = len(rooms) % trays
+            remainders.append(rooms[:cut])
+            trips += [rooms[j:j + trays] for j in range(cut, len(rooms), trays)]
+        bins: list[list[int]] = []
+        for group in sorted((g for g in remainders if g), key=lambda g: (-len(g), g)):
+            for pooled in bins:
+                if len(pooled) + len(group) <= trays:
+                    pooled += group
+                    break
+            else:
+                bins.append(list(group))
+        for pooled in bins:                 # a pool that cannot be filled stays per floor
+            if len(pooled) == trays:
+                trips.append(pooled)
+            else:
+                trips += [[i for i in pooled if self.floor[i] == f]
+                          for f in dict.fromkeys(self.floor[i] for i in pooled)]
+        return trips
+
+    def _assign_trips(self, trips: list[list[int]]) -> _Solution:
+        solution: _Solution = [[] for _ in self.runners]
+        free = [r.ready for r in self.runners]
+        home = self.time[self.runners[0].speed][0]
+        for trip in sorted(trips, key=lambda t: (max(home[i + 1] for i in t), t)):
+            k = min(range(len(self.runners)), key=lambda j: (free[j], j))
+            runner = self.runners[k]
+            for part in self._split_hot(self._sweep(trip, runner), runner):
+                solution[k].append(part)
+                free[k] = self._end(free[k], part, runner)
+        return solution
+
+    def _fit_hot(self, trip: list[int], runner: Runner) -> list[int]:
+        """The trip's first rooms, as many as the hot limit allows (at least one)."""
+        trip = self._sweep(trip, runner)
+        while len(trip) > 1 and self._hot(trip, runner):
+            trip = trip[:-1]
+        return trip
+
+    def _split_hot(self, trip: list[int], runner: Runner) -> list[list[int]]:
+        parts = []
+        while trip:
+            part = self._fit_hot(trip, runner)
+            parts.append(part)
+            trip = [i for i in trip if i not in part]
+        return parts
 
     def _sweep(self, trip: list[int], runner: Runner) -> list[int]:
         """Serving order inside a trip: outward from the kitchen."""
@@ -221,81 +254,113 @@ class _Model:
         return t + (legs[here][0] if back else 0.0)
 
     # -- the improving search -----------------------------------------------------
-    def improve(self, solution: _Solution, budget: int) -> _Solution:
-        """Simulated annealing over moves that keep every trip on one floor and within
-        its robot's trays: move a room, swap two rooms, move a trip to another robot
-        or place, swap two trips, reverse part of a trip. Deterministic: a fixed seed,
-        a fixed number of moves."""
-        if budget <= 0 or not self.rooms:
-            return solution
-        rng = random.Random(self.seed)
-        current = _copy(solution)
-        cost = self.cost(current)
-        best, best_cost = _copy(current), cost
-        start_temp = max(cost * 0.01, 1.0)
-        for step in range(budget):
-            temp = start_temp * (1.0 - step / budget) + 1e-9
-            candidate = self._neighbour(current, rng)
-            if candidate is None:
-                continue
-            new = self.cost(candidate)
-            if new <= cost or rng.random() < math.exp((cost - new) / temp):
-                current, cost = candidate, new
-                if cost < best_cost - 1e-9:
-                    best, best_cost = _copy(current), cost
-        return best
+    def _robot_cost(self, k: int, trips: list[list[int]]) -> tuple[float, float, float]:
+        """(latest delivery, sum of deliveries, penalty) of runner ``k`` driving ``trips``."""
+        runner, floor, limit = self.runners[k], self.floor, self.hot_limit
+        t, legs, load, pickup = runner.ready, self.time[runner.speed], self.load, self.pickup
+        latest = total = over = 0.0
+        for trip in trips:
+            if len(trip) < runner.trays and any(floor[i] != floor[trip[0]] for i in trip):
+                over += 1e6
+            start = t
+            t += load
+            here = 0
+            for room in trip:
+                t += legs[here][room + 1] + pickup
+                here = room + 1
+                total += t
+            if trip:
+                latest = max(latest, t)
+                if limit is not None and t - start > limit:
+                    over += (t - start - limit) * 3600.0
+            t += legs[here][0]
+        return latest, total, over
 
-    def _neighbour(self, solution: _Solution, rng: random.Random) -> _Solution | None:
+    def improve(self, solution: _Solution, budget: int) -> _Solution:
+        """Descent over moves that keep every trip within its robot's trays: move a
+        trip to another place (another robot's or its own), swap two trips, swap two
+        rooms of neighbouring trips, move a room into a trip with a free tray. Each
+        move changes one or two robots, so only theirs is re-costed; the best move of a
+        pass is taken, until none improves or ``budget`` passes are done."""
+        n = max(len(self.rooms), 1)
+        current = _copy(solution)
+        parts = [self._robot_cost(k, trips) for k, trips in enumerate(current)]
+
+        def total(changed: dict[int, tuple[float, float, float]]) -> float:
+            latest = sum_ = over = 0.0
+            for k, part in enumerate(parts):
+                part = changed.get(k, part)
+                latest = max(latest, part[0])
+                sum_ += part[1]
+                over += part[2]
+            return latest + sum_ / n + over
+
+        cost = total({})
+        position = {}
+        for passes in range(budget):
+            best: tuple[float, _Solution, dict[int, tuple[float, float, float]]] | None = None
+            for candidate, changed in self._moves(current, position):
+                costs = {k: self._robot_cost(k, candidate[k]) for k in changed}
+                value = total(costs)
+                if value < cost - 1e-6 and (best is None or value < best[0] - 1e-9):
+                    best = (value, candidate, costs)
+            if best is None:
+                break
+            cost, current = best[0], best[1]
+            for k, part in best[2].items():
+                parts[k] = part
+        return current
+
+    def _moves(self, solution: _Solution, _: dict) -> Iterator[tuple[_Solution, set[int]]]:
+        runners = self.runners
+        where = {room: (k, t) for k, trips in enumerate(solution)
+                 for t, trip in enumerate(trips) for room in trip}
         trips = [(k, t) for k, mine in enumerate(solution) for t in range(len(mine))]
-        move = rng.random()
-        new = _copy(solution)
-        if move < 0.35:                                 # move one room
-            k, t = trips[rng.randrange(len(trips))]
-            trip = new[k][t]
-            room = trip.pop(rng.randrange(len(trip)))
-            targets = [(k2, t2) for k2, t2 in trips
-                       if (k2, t2) != (k, t) and new[k2][t2]
-                       and self.floor[new[k2][t2][0]] == self.floor[room]
-                       and len(new[k2][t2]) < self.runners[k2].trays]
-            if rng.random() < 0.1 or not targets:       # or open a new trip with it
-                k2 = rng.randrange(len(new))
-                new[k2].insert(rng.randrange(len(new[k2]) + 1), [room])
-            else:
-                k2, t2 = targets[rng.randrange(len(targets))]
-                dest = new[k2][t2]
-                dest.insert(rng.randrange(len(dest) + 1), room)
-        elif move < 0.6:                                # swap two rooms of one floor
-            k, t = trips[rng.randrange(len(trips))]
-            k2, t2 = trips[rng.randrange(len(trips))]
-            a, b = new[k][t], new[k2][t2]
-            i, j = rng.randrange(len(a)), rng.randrange(len(b))
-            if self.floor[a[i]] != self.floor[b[j]] or (k, t, i) == (k2, t2, j):
-                return None
-            a[i], b[j] = b[j], a[i]
-        elif move < 0.75:                               # move a trip (to another robot)
-            k, t = trips[rng.randrange(len(trips))]
-            trip = new[k].pop(t)
-            k2 = rng.randrange(len(new))
-            if len(trip) > self.runners[k2].trays:
-                return None
-            new[k2].insert(rng.randrange(len(new[k2]) + 1), trip)
-        elif move < 0.85:                               # swap two trips
-            k, t = trips[rng.randrange(len(trips))]
-            k2, t2 = trips[rng.randrange(len(trips))]
-            if (len(new[k][t]) > self.runners[k2].trays
-                    or len(new[k2][t2]) > self.runners[k].trays):
-                return None
-            new[k][t], new[k2][t2] = new[k2][t2], new[k][t]
-        else:                                           # reverse part of a trip
-            k, t = trips[rng.randrange(len(trips))]
-            trip = new[k][t]
-            if len(trip) < 2:
-                return None
-            i, j = sorted(rng.sample(range(len(trip) + 1), 2))
-            trip[i:j] = reversed(trip[i:j])
-        for mine in new:
-            mine[:] = [trip for trip in mine if trip]
-        return new
+        for k, t in trips:                                   # move a trip
+            trip = solution[k][t]
+            for k2 in range(len(solution)):
+                if len(trip) > runners[k2].trays:
+                    continue
+                for pos in range(len(solution[k2]) + (k2 != k)):
+                    if k2 == k and pos == t:
+                        continue
+                    new = _shallow(solution, {k, k2})
+                    new[k].pop(t)
+                    new[k2].insert(pos, trip)
+                    yield new, {k, k2}
+        for a, (k, t) in enumerate(trips):                   # swap two trips
+            for k2, t2 in trips[a + 1:]:
+                if k2 == k:
+                    continue
+                if (len(solution[k][t]) > runners[k2].trays
+                        or len(solution[k2][t2]) > runners[k].trays):
+                    continue
+                new = _shallow(solution, {k, k2})
+                new[k][t], new[k2][t2] = solution[k2][t2], solution[k][t]
+                yield new, {k, k2}
+        reach = 2 * max(r.trays for r in runners)
+        for i in range(len(self.rooms)):                     # neighbouring rooms
+            k, t = where[i]
+            for j in range(i + 1, min(i + reach, len(self.rooms))):
+                k2, t2 = where[j]
+                if (k, t) == (k2, t2):
+                    continue
+                new = _shallow(solution, {k, k2})
+                a, b = list(new[k][t]), list(new[k2][t2])
+                a[a.index(i)] = j
+                b[b.index(j)] = i
+                new[k][t] = self._sweep(a, runners[k])
+                new[k2][t2] = self._sweep(b, runners[k2])
+                yield new, {k, k2}
+                if len(solution[k2][t2]) < runners[k2].trays:    # or just move room i
+                    new = _shallow(solution, {k, k2})
+                    rest = [x for x in solution[k][t] if x != i]
+                    new[k2][t2] = self._sweep(solution[k2][t2] + [i], runners[k2])
+                    if rest:
+                        new[k][t] = rest
+                    else:
+                        new[k].pop(t)
+                    yield new, {k, k2}
 
     # -- the answer ---------------------------------------------------------------
     def plan(self, solution: _Solution) -> MealPlan:
@@ -311,4 +376,9 @@ class _Model:
 
 def _copy(solution: _Solution) -> _Solution:
     return [[list(trip) for trip in mine] for mine in solution]
+
+
+def _shallow(solution: _Solution, robots: set[int]) -> _Solution:
+    """A copy whose trip lists of ``robots`` may be changed (the trips are shared)."""
+    return [list(mine) if k in robots else mine for k, mine in enumerate(solution)]
 
