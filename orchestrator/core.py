@@ -80,6 +80,11 @@ class Policy:
     #                                        report at least once a minute)
     catch_up_limit: float = 3600.0      # a slot missed by more than this is reported, not run
     charge_retry: float = 300.0         # after a failed charge, wait this long before the next
+    charger_yield_margin: float = 0.10  # a charging robot gives its charger to a low one
+    #                                     when it has this much more than both its own
+    #                                     low threshold and the low robot's battery
+    meal_charge_window: float = 5400.0  # seconds before a meal service in which idle meal
+    topup_before_meal: float = 0.8      # robots top up below this instead of topup_below
 
 
 class Orchestrator:
@@ -711,7 +716,15 @@ class Orchestrator:
         else:
             self._pause(robot, f"paused for {why}")
 
+    def _meal_soon(self) -> bool:
+        """A meal service fires within ``Policy.meal_charge_window``: idle meal robots
+        top up to more than usual first, so the service does not wait for a charge."""
+        return any(isinstance(schedule, MealService)
+                   and self._next_slot(name) - self.now <= self.policy.meal_charge_window
+                   for name, schedule in self.schedules.items())
+
     def _manage_batteries(self) -> None:
+        meal_soon = self._meal_soon()
         for robot in self.robots.values():
             if not robot.available:
                 continue
@@ -728,9 +741,11 @@ class Orchestrator:
                 if charge is not None:            # a top-up not started: a real charge now
                     self._release(charge, "cancel", "battery low: charging first")
                 self._send_to_charge(robot)
-            elif (charge is None and robot.battery < self.policy.topup_below
-                  and robot.task is None and not robot.queue
-                  and robot.state is RobotState.IDLE):
+            elif (charge is None and robot.task is None and not robot.queue
+                  and robot.state is RobotState.IDLE
+                  and robot.battery < (self.policy.topup_before_meal
+                                       if meal_soon and robot.profile.trays
+                                       else self.policy.topup_below)):
                 self._queue_charge(robot, Priority.LOW, "topping up while idle")
 
     def _send_to_charge(self, robot: Robot) -> None:
@@ -899,6 +914,8 @@ class Orchestrator:
             if task.charger is not None and self._lower_battery_waiting(robot):
                 task.charger = None              # the lowest battery charges first
             if task.charger is None:
+                task.charger = self._charger_given_up_for(robot)
+            if task.charger is None:
                 robot.queue.insert(0, task.id)   # wait until a charger frees up / is reachable
                 cut_off = self._free_charger(robot, reachable_only=False) is not None
                 self._wait(task, "no_charger", "no free charger can be reached" if cut_off
@@ -953,6 +970,7 @@ class Orchestrator:
                                      action=order.action, place=order.place, params=order.params))
         else:
             robot.trigger("dock")
+            robot.dock_command = command_id
             self._out.append(Dock(robot_id=robot.id, command_id=command_id, place=order.place))
         self._audit(ORCHESTRATOR, type(self._out[-1]).__name__.lower(), robot_id=robot.id,
                     task_id=robot.task, detail={"command_id": command_id, "place": order.place})
@@ -978,6 +996,13 @@ class Orchestrator:
             task.go("charged")
             robot.command = None
             self._progress(robot, task)
+
+    def _undock(self, robot: Robot) -> None:
+        """End a charge before it is done: the robot leaves the dock (another may need it)."""
+        if robot.dock_command is not None:
+            self._out.append(Stop(robot_id=robot.id, command_id=robot.dock_command))
+            robot.dock_command = None
+        robot.trigger("undock")
 
     def _stop(self, robot: Robot) -> None:
         """Stop the command in flight (its late result will be ignored as stale)."""
@@ -1037,7 +1062,7 @@ class Orchestrator:
             if robot.task == task.id:
                 self._stop(robot)
                 if robot.state is RobotState.CHARGING:
-                    robot.trigger("undock")
+                    self._undock(robot)
             self._leave(robot, task)
         self._close(task, trigger, why)
 
@@ -1062,11 +1087,43 @@ class Orchestrator:
         self._audit(f"robot:{robot.id}" if robot else ORCHESTRATOR, f"task_{task.state.value}",
                     task_id=task.id, robot_id=robot.id if robot else None, detail={"reason": why})
 
-    # == helpers ===========================================================
+    # == chargers ==========================================================
+    # A charger is reserved by the robot whose open charge task holds it
+    # (``robot.charger``); only robots with an open charge task (``_charge_of``) can
+    # hold or wait for one, so these look at those robots, never the whole fleet.
+    def _charging_robots(self) -> list[Robot]:
+        return [self.robots[r] for r in self._charge_of if r in self.robots]
+
+    def _charger_given_up_for(self, robot: Robot) -> str | None:
+        """Every charger is taken and ``robot`` is low: the robot at a charger with the
+        most battery gives its charger up, if it has enough to wait (its low threshold
+        plus ``Policy.charger_yield_margin``, and that much more than ``robot``). So no
+        robot runs flat while another tops up, and chargers go round the lowest."""
+        battery = robot.profile.battery
+        if robot.battery >= battery.low_threshold:
+            return None
+        margin = self.policy.charger_yield_margin
+        times = self.planner.times_from(robot.position, robot.profile.speed, closed=self.closed)
+        givers = [r for r in self._charging_robots()
+                  if r is not robot and r.charger is not None
+                  and r.task == self._charge_of.get(r.id)
+                  and math.isfinite(times.get(r.charger, math.inf))
+                  and r.battery >= r.profile.battery.low_threshold + margin
+                  and r.battery >= robot.battery + margin]
+        if not givers:
+            return None
+        giver = max(givers, key=lambda r: (r.battery, r.id))
+        charger = giver.charger
+        self._release(self.tasks[giver.task], "cancel",  # type: ignore[index]
+                      f"gave {charger} up to {robot.id} (battery {robot.battery:.0%})")
+        self._audit(ORCHESTRATOR, "charger_given_up", robot_id=giver.id,
+                    detail={"charger": charger, "to": robot.id})
+        return charger
+
     def _lower_battery_waiting(self, robot: Robot) -> bool:
         """Another robot with less battery also waits for a charger, and there are not
         chargers enough for both: it goes first."""
-        lower = [r for r in self.robots.values()
+        lower = [r for r in self._charging_robots()
                  if r is not robot and r.battery < robot.battery and r.charger is None
                  and r.task is None and r.queue and r.state is RobotState.IDLE
                  and self._charge_of.get(r.id) == r.queue[0]
@@ -1080,7 +1137,7 @@ class Orchestrator:
         return len(free) <= len(lower)
 
     def _held_chargers(self, robot: Robot) -> set[str]:
-        return {r.charger for r in self.robots.values() if r.charger and r is not robot}
+        return {r.charger for r in self._charging_robots() if r.charger and r is not robot}
 
     def _free_charger(self, robot: Robot, *, reachable_only: bool = True) -> str | None:
         """The nearest charger no other robot holds; only a reachable one unless asked."""

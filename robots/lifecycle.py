@@ -73,6 +73,7 @@ class Robot:
         self.deadline: float | None = None  # when that command is overdue
         self.error: str | None = None
         self.charger: str | None = None   # charger place held (reserved or docked)
+        self.dock_command: str | None = None  # the Dock it charges under: a Stop ends it
         self.last_seen = 0.0              # when it last reported (status or result)
         self.charge_retry_at: float | None = None  # a charge failed: no new one before this
         self.held = False                 # paused by staff: no work until resumed
