@@ -32,6 +32,7 @@ ever reaches a robot or the store.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from dataclasses import dataclass
@@ -126,6 +127,20 @@ class Orchestrator:
         self._charge_of: dict[str, str] = {}      # robot id -> its open charge task
         self._told: dict[str, str] = {}           # task id -> why it waits (staff were told)
         self.alerts = AlertBook(escalation, incarnation=incarnation)
+        # Indexes that keep every event's cost independent of the fleet's and the task
+        # list's size: robots changed by this event (and not yet shown to the host's
+        # observers), queued tasks and those never yet offered to the whole fleet,
+        # command deadlines in a heap, robots waiting to retry a charge, and the first
+        # moment any robot can fall silent.
+        self._touched: set[str] = set(self.robots)
+        self._unseen: set[str] = set(self.robots)
+        for robot in self.robots.values():
+            robot.sink = self._touched
+        self._queued: set[str] = set()
+        self._fresh: set[str] = set()
+        self._deadlines: list[tuple[float, str]] = []
+        self._retrying: set[str] = set()
+        self._silence_check_at = start
 
     # == the one way in ====================================================
     def handle(self, event: Event, now: float) -> list[Command]:
@@ -146,6 +161,7 @@ class Orchestrator:
         before = (self.now, len(self.journal), self._next_task, self._next_command)
         self.now = now
         self._out = []
+        self._touched.clear()
         try:
             handler(self, event)
         except (InputError, RobotError):
@@ -159,7 +175,20 @@ class Orchestrator:
             self._after_event()
         except Exception as exc:
             self._break(event, exc)
+        self._unseen |= self._touched
         return self._out
+
+    def take_changed_robots(self) -> list[Robot]:
+        """Robots whose state, place, battery, task, queue, error or pause changed since
+        the last call (all of them at first): what a read model must show again."""
+        ids, self._unseen = self._unseen, set()
+        return [self.robots[i] for i in sorted(ids) if i in self.robots]
+
+    def _changed(self, robot: Robot) -> None:
+        """The robot's position, task or queue changed: its projection is stale, and
+        this event's battery and dispatch checks (and the read model) look at it."""
+        self.allocator.forget(robot.id)
+        self._touched.add(robot.id)
 
     def _after_event(self) -> None:
         """What every event is followed by: deadlines, schedules, batteries, dispatch."""
@@ -198,14 +227,15 @@ class Orchestrator:
 
     def next_wakeup(self) -> float | None:
         """The next time a ``Tick`` is needed (a deadline or a schedule slot), if any."""
-        times = [r.deadline for r in self.robots.values() if r.deadline is not None]
+        deadlines = self._deadlines
+        while deadlines and self.robots[deadlines[0][1]].deadline != deadlines[0][0]:
+            heapq.heappop(deadlines)                     # replaced or cleared since
+        times = [deadlines[0][0]] if deadlines else []
         times += [self._next_slot(name) for name in self.schedules]
-        times += [r.charge_retry_at for r in self.robots.values()
-                  if r.charge_retry_at is not None and r.charge_retry_at > self.now]
-        silence = self.policy.silence_timeout
-        if silence is not None:
-            times += [r.last_seen + silence for r in self.robots.values()
-                      if r.state is not RobotState.OFFLINE]
+        times += [at for r in self._retrying
+                  if (at := self.robots[r].charge_retry_at) is not None and at > self.now]
+        if self.policy.silence_timeout is not None and math.isfinite(self._silence_check_at):
+            times.append(self._silence_check_at)
         if self._waiting_for_robots():
             times.append(self.started + self.policy.startup_grace)
         alert_due = self.alerts.next_deadline()
@@ -334,7 +364,7 @@ class Orchestrator:
         robot.position = position
         robot.battery = event.battery
         robot.last_seen = self.now
-        self.allocator.forget(robot.id)   # position or battery may have changed
+        self._changed(robot)   # position or battery may have changed
         mode = event.mode
         if mode is DriverMode.OFFLINE:       # the driver lost the robot: no need to wait
             if robot.state is not RobotState.OFFLINE:
@@ -387,7 +417,7 @@ class Orchestrator:
         robot.command, robot.deadline = None, None
         if position is not None:
             robot.position = position
-        self.allocator.forget(robot.id)
+        self._changed(robot)
         task = self.tasks[robot.task] if robot.task else None
         state = robot.state
         self._audit(f"robot:{robot.id}", f"{state.value}_{event.outcome.value}", robot_id=robot.id,
@@ -504,6 +534,7 @@ class Orchestrator:
         (closed.add if event.closed else closed.discard)(event.what)
         self.closed = frozenset(closed)
         self.allocator.set_closed(self.closed)
+        self._touched.update(self.robots)        # every robot's reach may have changed
         self.journal.append(StateSaved(key="closed", value=sorted(self.closed)))
         self._audit(event.by, "passage_closed" if event.closed else "passage_opened",
                     detail={"what": event.what})
@@ -571,7 +602,11 @@ class Orchestrator:
 
     # == after every event =================================================
     def _time_out_commands(self) -> None:
-        for robot in self.robots.values():
+        deadlines = self._deadlines
+        due = []
+        while deadlines and deadlines[0][0] <= self.now:
+            due.append(self.robots[heapq.heappop(deadlines)[1]])
+        for robot in dict.fromkeys(due):
             if robot.deadline is None or self.now < robot.deadline:
                 continue
             task = self.tasks[robot.task] if robot.task else None
@@ -588,10 +623,13 @@ class Orchestrator:
         """A robot that has not reported for ``silence_timeout`` is offline: its work goes
         back to the fleet and staff are told (it rejoins with its next report)."""
         silence = self.policy.silence_timeout
-        if silence is None:
-            return
-        for robot in self.robots.values():
-            if robot.state is RobotState.OFFLINE or self.now < robot.last_seen + silence:
+        if silence is None or self.now < self._silence_check_at:
+            return                       # nobody can have been silent that long yet
+        online = [r for r in self.robots.values() if r.state is not RobotState.OFFLINE]
+        self._silence_check_at = min((r.last_seen + silence for r in online
+                                      if self.now < r.last_seen + silence), default=math.inf)
+        for robot in online:
+            if self.now < robot.last_seen + silence:
                 continue
             self._go_offline(robot, f"robot {robot.id} stopped reporting")
             self._notify(Severity.WARNING, "robot_offline", robot=robot,
@@ -725,7 +763,10 @@ class Orchestrator:
 
     def _manage_batteries(self) -> None:
         meal_soon = self._meal_soon()
-        for robot in self.robots.values():
+        due = {r for r in self._retrying if (self.robots[r].charge_retry_at or 0.0) <= self.now}
+        self._retrying -= due
+        for robot_id in sorted(self._touched | due):
+            robot = self.robots[robot_id]
             if not robot.available:
                 continue
             if robot.charge_retry_at is not None:
@@ -776,26 +817,56 @@ class Orchestrator:
                 and any(r.state is RobotState.OFFLINE for r in self.robots.values()))
 
     def _dispatch(self) -> None:
+        """Offer queued work and start idle robots. A task queued (again) by this event
+        is offered to the whole fleet; one that already waits is offered again only to
+        the robots this event changed (nothing else can have become able to take it);
+        only changed robots and robots waiting for a charger may start something."""
+        self._index_queued()
         if self._waiting_for_robots():
             return
-        queued = sorted((t for t in self.tasks.values() if t.state is TaskState.QUEUED),
-                        key=Task.sort_key)
-        for task in queued:
-            if task.state is TaskState.QUEUED:    # an earlier allocation may have ended it
-                self._allocate(task)
-        for robot in self.robots.values():
+        changed = [self.robots[r] for r in sorted(self._touched)]
+        if self._queued and (self._fresh or changed):
+            for task in sorted((self.tasks[t] for t in self._queued), key=Task.sort_key):
+                if task.state is not TaskState.QUEUED:   # an earlier allocation ended it
+                    continue
+                if task.id in self._fresh:
+                    self._fresh.discard(task.id)
+                    self._allocate(task)
+                elif changed:
+                    self._allocate(task, among=changed)
+                if task.state is not TaskState.QUEUED:
+                    self._queued.discard(task.id)
+        for robot_id in sorted(self._touched | set(self._charge_of)):
+            robot = self.robots[robot_id]
             if robot.state is RobotState.IDLE and robot.task is None and robot.queue:
                 self._start_next(robot)
 
-    def _allocate(self, task: Task) -> None:
+    def _index_queued(self) -> None:
+        """Bring the queued-task index up to date with the tasks this event changed."""
+        for task_id in self._dirty:
+            task = self.tasks.get(task_id)
+            if task is not None and task.state is TaskState.QUEUED:
+                if task_id not in self._queued:
+                    self._queued.add(task_id)
+                    self._fresh.add(task_id)
+            else:
+                self._queued.discard(task_id)
+                self._fresh.discard(task_id)
+
+    def _allocate(self, task: Task, *, among: list[Robot] | None = None) -> None:
+        """Give ``task`` to the robot that would finish it first; ``among``: a task that
+        already waits, offered again to these (changed) robots only, and left waiting
+        with its reason when none of them can take it."""
         if isinstance(task, Charge):
             robot = self.robots[task.pinned_robot]  # type: ignore[index]
             if robot.available:
                 self._assign(robot, task)
             return
-        candidates = [r for r in self.robots.values()
+        candidates = [r for r in (self.robots.values() if among is None else among)
                       if r.available and task.fits(r.profile)
                       and (task.pinned_robot is None or r.id == task.pinned_robot)]
+        if among is not None and not candidates:
+            return
         if not candidates:
             if not any(task.fits(r.profile) for r in self.robots.values()):
                 self._give_up(task, f"no robot in the fleet can do {task.kind}")
@@ -811,6 +882,8 @@ class Orchestrator:
                   if (o := self.allocator.offer(r, task, self.tasks, self.now,
                                                 preempt=(urgent and self._preemptible(r, task))
                                                 or self._topping_up(r)))]
+        if not offers and among is not None:
+            return
         if not offers:
             if not any(self.allocator.feasible_on_full_battery(r, task, self.now) for r in fresh):
                 self._give_up(task, "no robot can finish it on one charge")
@@ -878,7 +951,7 @@ class Orchestrator:
         robot.queue.append(task.id)
         robot.queue.sort(key=lambda i: self.tasks[i].sort_key())
         self._dirty.add(task.id)
-        self.allocator.forget(robot.id)
+        self._changed(robot)
         self._audit(ORCHESTRATOR, "task_assigned", task_id=task.id, robot_id=robot.id)
 
     def _pause(self, robot: Robot, why: str, *, by: str | None = None) -> None:
@@ -893,7 +966,7 @@ class Orchestrator:
         if by is None:
             robot.queue.sort(key=lambda i: self.tasks[i].sort_key())
         self._dirty.add(current.id)
-        self.allocator.forget(robot.id)
+        self._changed(robot)
         self._audit(ORCHESTRATOR, "task_preempted", task_id=current.id, robot_id=robot.id,
                     detail={"by": by or why})
 
@@ -932,7 +1005,7 @@ class Orchestrator:
     def _progress(self, robot: Robot, task: Task) -> None:
         """Give the robot the task's next order, or finish the task."""
         self._dirty.add(task.id)
-        self.allocator.forget(robot.id)
+        self._changed(robot)
         while True:
             if task.step is task.Step.PENDING:
                 task.begin(self.now)
@@ -959,6 +1032,7 @@ class Orchestrator:
             if math.isfinite(estimate):
                 robot.deadline = (self.now + estimate * self.policy.navigate_slack
                                   + self.policy.navigate_margin)
+                heapq.heappush(self._deadlines, (robot.deadline, robot.id))
             goal = self.planner.waypoint_of(order.place)
             self._out.append(Navigate(robot_id=robot.id, command_id=command_id, place=order.place,
                                       waypoint=goal, route=self._route_points(robot, goal)))
@@ -966,6 +1040,7 @@ class Orchestrator:
             robot.trigger("perform")
             if order.timeout is not None:
                 robot.deadline = self.now + order.timeout
+                heapq.heappush(self._deadlines, (robot.deadline, robot.id))
             self._out.append(Perform(robot_id=robot.id, command_id=command_id,
                                      action=order.action, place=order.place, params=order.params))
         else:
@@ -1037,6 +1112,7 @@ class Orchestrator:
         if isinstance(task, Charge) or task.pinned_robot == robot.id:
             if isinstance(task, Charge) and count_attempt:
                 robot.charge_retry_at = self.now + self.policy.charge_retry
+                self._retrying.add(robot.id)
                 self._notify(Severity.WARNING, "robot_cannot_charge", robot=robot, reason=why)
             self._close(task, "cancel", why)
             return
@@ -1074,7 +1150,7 @@ class Orchestrator:
             robot.queue.remove(task.id)
         if isinstance(task, Charge) and robot.charger == task.charger:
             robot.charger = None
-        self.allocator.forget(robot.id)
+        self._changed(robot)
 
     def _close(self, task: Task, trigger: str, why: str, *, robot: Robot | None = None) -> None:
         """End ``task`` (``robot``: the robot that completed it, for the audit)."""
@@ -1275,6 +1351,7 @@ class Orchestrator:
     def _save_dirty(self) -> None:
         """Journal every task changed by this event; finished ones then leave memory
         (the store keeps them), so a long run does not slow down day by day."""
+        self._index_queued()
         for task_id in sorted(self._dirty):
             self.journal.append(TaskSaved(record=self.tasks[task_id].to_record()))
         self._dirty.clear()

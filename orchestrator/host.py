@@ -361,9 +361,11 @@ class Host:
                 self._emit(Change("state", now, (entry.key, entry.value)))
 
     def _emit_robots(self, now: float) -> None:
+        """Show the robots this event changed (the core keeps count: never the whole fleet)."""
+        changed = self.core.take_changed_robots()
         if not self._observers:
             return
-        for robot in self.core.robots.values():
+        for robot in changed:
             view = RobotView(robot.id, robot.state.value, robot.position, robot.battery,
                              robot.task, tuple(robot.queue), robot.error, robot.held)
             if self._robot_views.get(robot.id) != view:

@@ -285,49 +285,50 @@ class _Model:
         n = max(len(self.rooms), 1)
         current = _copy(solution)
         parts = [self._robot_cost(k, trips) for k, trips in enumerate(current)]
+        for _ in range(budget):
+            ranked = sorted(range(len(parts)), key=lambda k: -parts[k][0])
+            sums = sum(p[1] for p in parts) / n + sum(p[2] for p in parts)
+            cost = parts[ranked[0]][0] + sums
 
-        def total(changed: dict[int, tuple[float, float, float]]) -> float:
-            latest = sum_ = over = 0.0
-            for k, part in enumerate(parts):
-                part = changed.get(k, part)
-                latest = max(latest, part[0])
-                sum_ += part[1]
-                over += part[2]
-            return latest + sum_ / n + over
-
-        cost = total({})
-        position = {}
-        for passes in range(budget):
-            best: tuple[float, _Solution, dict[int, tuple[float, float, float]]] | None = None
-            for candidate, changed in self._moves(current, position):
-                costs = {k: self._robot_cost(k, candidate[k]) for k in changed}
-                value = total(costs)
-                if value < cost - 1e-6 and (best is None or value < best[0] - 1e-9):
-                    best = (value, candidate, costs)
+            def value(costs: dict[int, tuple[float, float, float]]) -> float:
+                """The plan's cost with ``costs`` replacing those robots' own: the
+                latest of the others is the first in ``ranked`` not replaced."""
+                others = next((parts[k][0] for k in ranked if k not in costs), 0.0)
+                latest = max([others] + [c[0] for c in costs.values()])
+                return latest + sums + sum((c[1] - parts[k][1]) / n + c[2] - parts[k][2]
+                                           for k, c in costs.items())
+            best: tuple[float, dict[int, list[list[int]]],
+                        dict[int, tuple[float, float, float]]] | None = None
+            for change in self._moves(current):
+                costs = {k: self._robot_cost(k, trips) for k, trips in change.items()}
+                new = value(costs)
+                if new < cost - 1e-6 and (best is None or new < best[0] - 1e-9):
+                    best = (new, change, costs)
             if best is None:
                 break
-            cost, current = best[0], best[1]
-            for k, part in best[2].items():
-                parts[k] = part
+            for k, trips in best[1].items():
+                current[k] = trips
+                parts[k] = best[2][k]
         return current
 
-    def _moves(self, solution: _Solution, _: dict) -> Iterator[tuple[_Solution, set[int]]]:
+    def _moves(self, solution: _Solution) -> Iterator[dict[int, list[list[int]]]]:
+        """Every move of one pass, each as the new trip lists of the robots it changes."""
         runners = self.runners
         where = {room: (k, t) for k, trips in enumerate(solution)
                  for t, trip in enumerate(trips) for room in trip}
         trips = [(k, t) for k, mine in enumerate(solution) for t in range(len(mine))]
         for k, t in trips:                                   # move a trip
             trip = solution[k][t]
+            rest = solution[k][:t] + solution[k][t + 1:]
             for k2 in range(len(solution)):
                 if len(trip) > runners[k2].trays:
                     continue
-                for pos in range(len(solution[k2]) + (k2 != k)):
+                target = rest if k2 == k else solution[k2]
+                for pos in range(len(target) + 1):
                     if k2 == k and pos == t:
                         continue
-                    new = _shallow(solution, {k, k2})
-                    new[k].pop(t)
-                    new[k2].insert(pos, trip)
-                    yield new, {k, k2}
+                    moved = target[:pos] + [trip] + target[pos:]
+                    yield {k: moved} if k2 == k else {k: rest, k2: moved}
         for a, (k, t) in enumerate(trips):                   # swap two trips
             for k2, t2 in trips[a + 1:]:
                 if k2 == k:
@@ -335,9 +336,9 @@ class _Model:
                 if (len(solution[k][t]) > runners[k2].trays
                         or len(solution[k2][t2]) > runners[k].trays):
                     continue
-                new = _shallow(solution, {k, k2})
-                new[k][t], new[k2][t2] = solution[k2][t2], solution[k][t]
-                yield new, {k, k2}
+                mine, theirs = list(solution[k]), list(solution[k2])
+                mine[t], theirs[t2] = solution[k2][t2], solution[k][t]
+                yield {k: mine, k2: theirs}
         reach = 2 * max(r.trays for r in runners)
         for i in range(len(self.rooms)):                     # neighbouring rooms
             k, t = where[i]
@@ -345,22 +346,15 @@ class _Model:
                 k2, t2 = where[j]
                 if (k, t) == (k2, t2):
                     continue
-                new = _shallow(solution, {k, k2})
-                a, b = list(new[k][t]), list(new[k2][t2])
-                a[a.index(i)] = j
-                b[b.index(j)] = i
-                new[k][t] = self._sweep(a, runners[k])
-                new[k2][t2] = self._sweep(b, runners[k2])
-                yield new, {k, k2}
+                a_trip, b_trip = list(solution[k][t]), list(solution[k2][t2])
+                a_trip[a_trip.index(i)] = j
+                b_trip[b_trip.index(j)] = i
+                yield _with(solution, {(k, t): self._sweep(a_trip, runners[k]),
+                                       (k2, t2): self._sweep(b_trip, runners[k2])})
                 if len(solution[k2][t2]) < runners[k2].trays:    # or just move room i
-                    new = _shallow(solution, {k, k2})
                     rest = [x for x in solution[k][t] if x != i]
-                    new[k2][t2] = self._sweep(solution[k2][t2] + [i], runners[k2])
-                    if rest:
-                        new[k][t] = rest
-                    else:
-                        new[k].pop(t)
-                    yield new, {k, k2}
+                    yield _with(solution, {(k, t): rest, (k2, t2): self._sweep(
+                        solution[k2][t2] + [i], runners[k2])})
 
     # -- the answer ---------------------------------------------------------------
     def plan(self, solution: _Solution) -> MealPlan:
@@ -378,7 +372,12 @@ def _copy(solution: _Solution) -> _Solution:
     return [[list(trip) for trip in mine] for mine in solution]
 
 
-def _shallow(solution: _Solution, robots: set[int]) -> _Solution:
-    """A copy whose trip lists of ``robots`` may be changed (the trips are shared)."""
-    return [list(mine) if k in robots else mine for k, mine in enumerate(solution)]
+def _with(solution: _Solution, trips: dict[tuple[int, int], list[int]]) -> dict[int, list[list[int]]]:
+    """The trip lists of the robots owning ``trips`` (robot, index) with those replaced
+    (an emptied trip is dropped)."""
+    out: dict[int, list[list[int]]] = {}
+    for (k, t), trip in trips.items():
+        mine = out.setdefault(k, list(solution[k]))
+        mine[t] = trip
+    return {k: [trip for trip in mine if trip] for k, mine in out.items()}
 

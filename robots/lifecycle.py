@@ -52,6 +52,9 @@ TRANSITIONS: list[dict[str, Any]] = [
 MACHINE = build_machine(RobotState, TRANSITIONS, RobotState.OFFLINE)
 
 
+_WATCHED = frozenset({"state", "position", "battery", "task", "error", "held", "charger"})
+
+
 class Robot:
     """The orchestrator's record of one robot: lifecycle state plus what it is doing.
 
@@ -62,6 +65,7 @@ class Robot:
     state: RobotState
 
     def __init__(self, spec: RobotSpec, position: str) -> None:
+        self.sink: set[str] | None = None  # where a change of what staff see is noted
         self.spec = spec
         self.id = spec.id
         self.profile = spec.profile
@@ -78,6 +82,16 @@ class Robot:
         self.charge_retry_at: float | None = None  # a charge failed: no new one before this
         self.held = False                 # paused by staff: no work until resumed
         MACHINE.add_model(self)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Note the robot in ``sink`` when what a read model shows of it changes, so the
+        orchestrator and its host look at changed robots only, never the whole fleet
+        (``queue`` changes in place: the orchestrator notes those itself)."""
+        object.__setattr__(self, name, value)
+        if name in _WATCHED:
+            sink = self.__dict__.get("sink")
+            if sink is not None:
+                sink.add(self.id)
 
     def trigger(self, name: str) -> None:
         """Fire lifecycle trigger ``name`` or raise ``IllegalTransition``."""

@@ -1,6 +1,7 @@
 """Schedules in ward-local time (Asia/Shanghai for the demo ward): meal services fire once
-per slot, survive a restart through their marks, and are cut into trips; night patrols
-run until the end of their window the next morning."""
+per slot (their loading lead before it), survive a restart through their marks, and are
+planned into trips per robot; night patrols run until the end of their window the next
+morning."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from carefleet.orchestrator.commands import NotifyStaff
 from carefleet.orchestrator.events import Tick
 from carefleet.orchestrator.journal import Audited, ScheduleMarked
 from carefleet.orchestrator.schedules import (MealService, PatrolSchedule, next_slot,
-                                              parse_clock, slots_between, trips)
+                                              parse_clock, schedule_from_record,
+                                              schedule_record, slots_between)
 from carefleet.tasks.meal import MealDelivery
 from carefleet.tasks.patrol import Patrol
 
@@ -35,19 +37,22 @@ def test_lunch_fires_exactly_once_when_time_passes_noon(make_fleet, profiles, lo
     assert meals(fleet) == []
     fleet.feed(Tick(), at=local_time(2, 12))
     fired = meals(fleet)
-    # every resident room (32), in trips of the smallest tray count (all-round: 2 trays)
-    assert len(fired) == 16 and all(len(t.rooms) == 2 for t in fired)
-    assert fired[0].rooms == ["room_101", "room_102"]
+    # every resident room (32) once, each trip cut for the robot it was planned for
+    assert sorted(r for t in fired for r in t.rooms) == sorted(
+        p for p in fleet.orch.ward.places if p.startswith("room_"))
+    assert all(len(t.rooms) <= fleet.orch.robots[t.robot].profile.trays for t in fired)
+    assert any(len(t.rooms) > 2 for t in fired)        # r1 carries 4, not r2's 2
     assert {t.due for t in fired} == {local_time(2, 12)}
     assert {t.meal for t in fired} == {"lunch"}
     assert {t.requested_by for t in fired} == {"schedule:lunch"}
     assert ScheduleMarked(name="lunch", until=local_time(2, 12)) in fleet.batch
     fleet.feed(Tick(), at=local_time(2, 12, 30))
     fleet.feed(Tick(), at=local_time(2, 23))
-    assert len(meals(fleet)) == 16
+    assert len(meals(fleet)) == len(fired)
     assert fleet.orch.next_wakeup() <= local_time(3, 12)
     fleet.feed(Tick(), at=local_time(3, 12, 1))                  # the next day: once more
-    assert len(meals(fleet)) == 32
+    assert sum(len(t.rooms) for t in meals(fleet)) == 2 * 32
+    assert {t.due for t in meals(fleet)} == {local_time(2, 12), local_time(3, 12)}
 
 
 def test_missed_slots_are_caught_up_or_reported_never_skipped(make_fleet, profiles,
@@ -98,16 +103,37 @@ def test_restored_marks_keep_a_slot_from_firing_twice(make_fleet, profiles, loca
     assert (len(meals(restarted)) == 0) is with_marks
 
 
-def test_rooms_are_cut_into_trips_of_the_smallest_tray_count(make_fleet, profiles,
-                                                            local_time) -> None:
+def test_rooms_are_planned_into_trips_of_each_robots_own_tray_count(make_fleet, profiles,
+                                                                     local_time) -> None:
     service = MealService(name="supper", at=time(17, 30), pickup_timeout=90.0,
-                          rooms=("room_101", "room_102", "room_103", "room_104", "room_105"))
+                          rooms=("room_105", "room_101", "room_104", "room_103", "room_102"))
     fleet = make_fleet([("big", profiles.meal, "kitchen"), ("small", profiles.all_round, "lounge"),
                         ("walker", profiles.patrol, "charger_f2")], schedules=[service])
     fleet.feed(Tick(), at=local_time(2, 17, 30))
-    assert [t.rooms for t in meals(fleet)] == [["room_101", "room_102"], ["room_103", "room_104"],
-                                               ["room_105"]]
-    assert {t.pickup_timeout for t in meals(fleet)} == {90.0}
+    trips = meals(fleet)
+    assert sorted(r for t in trips for r in t.rooms) == [f"room_10{i}" for i in range(1, 6)]
+    assert {t.robot for t in trips} <= {"big", "small"}
+    assert all(len(t.rooms) <= fleet.orch.robots[t.robot].profile.trays for t in trips)
+    assert {t.pickup_timeout for t in trips} == {90.0}
+
+
+def test_a_loading_lead_fires_the_service_early_and_latency_still_counts_from_the_slot(
+        make_fleet, profiles, local_time) -> None:
+    service = MealService(name="lunch", at=time(12), lead=600.0, hot_limit=1200.0,
+                          rooms=("room_101", "room_102"))
+    fleet = make_fleet([("r1", profiles.meal, "kitchen")], schedules=[service])
+    assert fleet.orch.next_wakeup() == local_time(2, 11, 50)
+    fleet.feed(Tick(), at=local_time(2, 11, 50))
+    [trip] = meals(fleet)
+    assert trip.due == local_time(2, 12) and trip.robot == "r1"
+    assert schedule_from_record(schedule_record(service)) == service
+
+
+def test_a_lead_before_midnight_fires_the_day_before() -> None:
+    early = MealService(name="early", at=time(0, 10), lead=1800.0)
+    after = 1748793600.0 - 7200                  # 2025-06-01 22:00 in Shanghai (UTC+8)
+    [fired] = slots_between(early, after, after + 3 * 3600, ZONE)
+    assert fired == 1748793600.0 + 600 - 1800    # 23:40 the evening before 00:10
 
 
 def test_night_patrol_runs_until_six_next_morning(make_fleet, profiles, local_time) -> None:
@@ -160,21 +186,6 @@ def test_slots_between_excludes_after_and_includes_until() -> None:
 def test_window_end_crosses_midnight() -> None:
     start = slots_between(NIGHT, 1748822400.0, 1748822400.0 + 86400, ZONE)[0]
     assert NIGHT.window_end(start, ZONE) - start == 8 * 3600
-
-
-@pytest.mark.parametrize(("rooms", "trays", "expected"), [
-    (["a", "b", "c", "d", "e"], 2, [["a", "b"], ["c", "d"], ["e"]]),
-    (["a", "b"], 4, [["a", "b"]]),
-    (["a", "b", "c"], 1, [["a"], ["b"], ["c"]]),
-    ([], 3, []),
-])
-def test_trips(rooms, trays, expected) -> None:
-    assert trips(rooms, trays) == expected
-
-
-def test_trips_need_a_tray() -> None:
-    with pytest.raises(ValueError):
-        trips(["a"], 0)
 
 
 @pytest.mark.parametrize("text", ["7", "noon", "25:00", "12:61", None])
