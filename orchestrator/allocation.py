@@ -3,7 +3,7 @@
 A robot's *projection* is what it has already promised: when it will be free, where it
 will be then and how much battery it will have left. A task goes to the capable robot
 whose projection plus this task finishes first, provided it can still reach a charger
-afterwards above its reserve. Projections are cached per robot and dropped whenever
+afterwards above its reserve, and wait there for its turn (``charger_wait``). Projections are cached per robot and dropped whenever
 the orchestrator changes that robot (``forget``), which keeps one allocation among 50
 robots and 500 queued tasks to a few lookups per robot.
 """
@@ -54,6 +54,12 @@ class Allocator:
         self.chargers = [p.id for p in planner.ward.places_of_kind(PlaceKind.CHARGER)]
         self._projections: dict[str, Projection] = {}
         self.closed: frozenset[str] = frozenset()
+        #: seconds a robot would now wait for a charger (the orchestrator keeps it): work
+        #: must leave a robot enough to idle that long above its reserve
+        self.charger_wait = 0.0
+
+    def set_charger_wait(self, seconds: float) -> None:
+        self.charger_wait = seconds
 
     def set_closed(self, closed: frozenset[str]) -> None:
         """Passages changed: every estimate may be different now."""
@@ -132,7 +138,9 @@ class Allocator:
         work = self.estimate(task.plan(now), start.position, robot)
         home = self.to_charger(work.end, robot)
         left = start.energy - work.energy - home.energy
-        if not math.isfinite(work.duration) or left < robot.profile.battery.reserve * robot.profile.battery.capacity_wh:
+        battery = robot.profile.battery
+        floor = battery.reserve * battery.capacity_wh + battery.drain_idle_w * self.charger_wait / 3600.0
+        if not math.isfinite(work.duration) or left < floor:
             return None
         return Offer(robot, start.busy + work.duration, left)
 

@@ -138,9 +138,11 @@ class Orchestrator:
             robot.sink = self._touched
         self._queued: set[str] = set()
         self._fresh: set[str] = set()
+        self._order_of_queue: list[Task] | None = []   # ``_queued`` by Task.sort_key
         self._deadlines: list[tuple[float, str]] = []
         self._retrying: set[str] = set()
         self._silence_check_at = start
+        self._charger_scan_at = start
 
     # == the one way in ====================================================
     def handle(self, event: Event, now: float) -> list[Command]:
@@ -744,14 +746,14 @@ class Orchestrator:
         return current is not None and current.priority is Priority.LOW
 
     def _clear_for(self, robot: Robot, why: str) -> None:
-        """Real work needs ``robot``: a top-up charge ends, a low-priority errand pauses
-        (it resumes, from where it was, once the new work is done)."""
+        """A meal service needs ``robot``: a charge it does not need yet (battery above
+        its low threshold: a top-up, a free charger used) ends, running or planned; a
+        low-priority errand pauses (it resumes, from where it was, after the meal)."""
+        charge = self.tasks.get(self._charge_of.get(robot.id, ""))
+        if charge is not None and robot.battery >= robot.profile.battery.low_threshold:
+            self._release(charge, "cancel", f"{why} needs the robot")
         current = self.tasks.get(robot.task or "")
-        if current is None or current.priority is not Priority.LOW:
-            return
-        if isinstance(current, Charge):
-            self._release(current, "cancel", f"{why} needs the robot")
-        else:
+        if current is not None and current.priority is Priority.LOW:
             self._pause(robot, f"paused for {why}")
 
     def _meal_soon(self) -> bool:
@@ -761,7 +763,30 @@ class Orchestrator:
                    and self._next_slot(name) - self.now <= self.policy.meal_charge_window
                    for name, schedule in self.schedules.items())
 
+    def _charger_wait(self) -> float:
+        """Seconds a robot joining the charger queue now would wait: the charging still
+        to do by every robot at or waiting for a charger, shared by the chargers."""
+        chargers = len(self.allocator.chargers)
+        work = 0.0
+        for robot in self._charging_robots():
+            battery = robot.profile.battery
+            work += (max(battery.charged - robot.battery, 0.0) * battery.capacity_wh
+                     / battery.charge_w * 3600.0)
+        return work / chargers if chargers else 0.0
+
+    def _low_level(self, robot: Robot) -> float:
+        """Below this the robot goes to charge now: its low threshold, or higher when the
+        chargers are busy, so that waiting its turn still leaves it above its reserve."""
+        battery = robot.profile.battery
+        waiting = battery.drain_idle_w * self.allocator.charger_wait / 3600.0
+        return max(battery.low_threshold,
+                   battery.reserve + (waiting + battery.capacity_wh * 0.02) / battery.capacity_wh)
+
     def _manage_batteries(self) -> None:
+        wait = self._charger_wait()
+        if wait != self.allocator.charger_wait:
+            self.allocator.set_charger_wait(wait)
+            self._touched.update(self._charge_of)
         meal_soon = self._meal_soon()
         due = {r for r in self._retrying if (self.robots[r].charge_retry_at or 0.0) <= self.now}
         self._retrying -= due
@@ -775,7 +800,7 @@ class Orchestrator:
                 robot.charge_retry_at = None
             battery = robot.profile.battery
             charge = self.tasks.get(self._charge_of.get(robot.id, ""))
-            if robot.battery < battery.low_threshold:
+            if robot.battery < self._low_level(robot):
                 if charge is not None and (charge.priority <= Priority.HIGH
                                            or charge.id == robot.task):
                     continue
@@ -788,6 +813,29 @@ class Orchestrator:
                                        if meal_soon and robot.profile.trays
                                        else self.policy.topup_below)):
                 self._queue_charge(robot, Priority.LOW, "topping up while idle")
+        self._use_free_chargers(meal_soon)
+
+    def _use_free_chargers(self, meal_soon: bool) -> None:
+        """Chargers do not stand idle while robots run down at work: when one is free,
+        the robot with the least battery below ``topup_below`` (and no charge planned)
+        charges after its current task, before the rest of its queue. Meal robots are
+        left to the meal services (their top-up before a service, their trips during
+        it). Looked for at most once a minute while no robot needs one."""
+        free = len(self.allocator.chargers) - len(self._held_chargers_all())
+        if free <= 0 or self.now < self._charger_scan_at:
+            return
+        needy = sorted((r for r in self.robots.values()
+                        if r.available and r.id not in self._charge_of
+                        and r.charge_retry_at is None
+                        and r.battery < self.policy.topup_below
+                        and not (meal_soon and r.profile.trays)
+                        and not any(isinstance(self.tasks[t], MealDelivery)
+                                    for t in ([r.task] if r.task else []) + r.queue)),
+                       key=lambda r: (r.battery, r.id))[:free]
+        if not needy:
+            self._charger_scan_at = self.now + 60.0
+        for robot in needy:
+            self._queue_charge(robot, Priority.HIGH, "a charger is free")
 
     def _send_to_charge(self, robot: Robot) -> None:
         """Low battery: keep the current task only if it can be finished safely."""
@@ -826,16 +874,25 @@ class Orchestrator:
             return
         changed = [self.robots[r] for r in sorted(self._touched)]
         if self._queued and (self._fresh or changed):
-            for task in sorted((self.tasks[t] for t in self._queued), key=Task.sort_key):
+            if self._order_of_queue is None:
+                self._order_of_queue = sorted((self.tasks[t] for t in self._queued),
+                                              key=Task.sort_key)
+            refused: set[str] = set()     # changed robots that could not take a waiting task
+            for task in list(self._order_of_queue):
                 if task.state is not TaskState.QUEUED:   # an earlier allocation ended it
                     continue
                 if task.id in self._fresh:
                     self._fresh.discard(task.id)
                     self._allocate(task)
-                elif changed:
-                    self._allocate(task, among=changed)
+                else:
+                    willing = [r for r in changed if r.id not in refused]
+                    if not willing and not self._fresh:
+                        break             # nobody left who could take what waits
+                    if willing:
+                        self._allocate(task, among=willing, refused=refused)
                 if task.state is not TaskState.QUEUED:
                     self._queued.discard(task.id)
+                    self._order_of_queue = None
         for robot_id in sorted(self._touched | set(self._charge_of)):
             robot = self.robots[robot_id]
             if robot.state is RobotState.IDLE and robot.task is None and robot.queue:
@@ -849,14 +906,18 @@ class Orchestrator:
                 if task_id not in self._queued:
                     self._queued.add(task_id)
                     self._fresh.add(task_id)
-            else:
+                    self._order_of_queue = None
+            elif task_id in self._queued:
                 self._queued.discard(task_id)
                 self._fresh.discard(task_id)
+                self._order_of_queue = None
 
-    def _allocate(self, task: Task, *, among: list[Robot] | None = None) -> None:
+    def _allocate(self, task: Task, *, among: list[Robot] | None = None,
+                  refused: set[str] | None = None) -> None:
         """Give ``task`` to the robot that would finish it first; ``among``: a task that
         already waits, offered again to these (changed) robots only, and left waiting
-        with its reason when none of them can take it."""
+        with its reason when none of them can take it (those that could have but
+        lacked the battery go into ``refused``: the tasks after it wait behind it)."""
         if isinstance(task, Charge):
             robot = self.robots[task.pinned_robot]  # type: ignore[index]
             if robot.available:
@@ -883,6 +944,8 @@ class Orchestrator:
                                                 preempt=(urgent and self._preemptible(r, task))
                                                 or self._topping_up(r)))]
         if not offers and among is not None:
+            if refused is not None:
+                refused.update(r.id for r in fresh)
             return
         if not offers:
             if not any(self.allocator.feasible_on_full_battery(r, task, self.now) for r in fresh):
@@ -1211,6 +1274,9 @@ class Orchestrator:
         free = [c for c in self.allocator.chargers
                 if c not in held and math.isfinite(times.get(c, math.inf))]
         return len(free) <= len(lower)
+
+    def _held_chargers_all(self) -> set[str]:
+        return {r.charger for r in self._charging_robots() if r.charger}
 
     def _held_chargers(self, robot: Robot) -> set[str]:
         return {r.charger for r in self._charging_robots() if r.charger and r is not robot}

@@ -21,7 +21,7 @@ from carefleet.maps.model import PlaceKind, Ward
 from carefleet.maps.routing import Planner
 from carefleet.messages import DEFAULT_LANGUAGE, render
 from carefleet.orchestrator.schedules import MealService, PatrolSchedule, Schedule, parse_clock
-from carefleet.tasks.meal import MealDelivery
+from carefleet.tasks.meal import LOAD_SECONDS, PICKUP_EXPECTED, MealDelivery
 from carefleet.tasks.model import Task
 from carefleet.tasks.requests import build_task, check_place
 from carefleet.robots.model import Battery, Capability, RobotProfile, RobotSpec
@@ -237,6 +237,22 @@ def _list(value: Any) -> list[Any]:
 
 
 # -- schedules ----------------------------------------------------------------
+def _check_hot_limit(meal: Reader, ward: Ward, fleet: tuple[RobotSpec, ...],
+                     rooms: list[str] | None, limit: float) -> None:
+    """A hot-food limit (``hot_limit``, minutes from loading to the door) that not even a
+    one-tray trip to the farthest room can keep is refused at load time, naming it."""
+    speed = min(r.profile.speed for r in fleet if Capability.MEAL_DELIVERY in r.profile.capabilities)
+    kitchen = ward.places_of_kind(PlaceKind.KITCHEN)[0].id
+    times = Planner(ward).times_from(kitchen, speed)
+    served = rooms or [p.id for p in ward.places_of_kind(PlaceKind.RESIDENT_ROOM)]
+    farthest = max(served, key=lambda r: (times.get(r, 0.0), r))
+    needed = LOAD_SECONDS + times.get(farthest, 0.0) + PICKUP_EXPECTED
+    if needed > limit:
+        raise meal.error("hot_limit", f"{limit / 60:g} min is less than loading and one tray "
+                         f"to {farthest} take ({needed / 60:.1f} min)")
+
+
+
 def read_schedules(top: Reader, ward: Ward, fleet: tuple[RobotSpec, ...]) -> tuple[Schedule, ...]:
     """The ``schedules:`` section of ``top`` (meals and patrols; none when absent), checked
     against ``ward`` and ``fleet``. Scenarios and site files share it."""
@@ -255,16 +271,21 @@ def read_schedules(top: Reader, ward: Ward, fleet: tuple[RobotSpec, ...]) -> tup
         return name
 
     for meal in schedules.items("meals", []):
-        meal.only("name", "at", "rooms", "pickup_timeout")
+        meal.only("name", "at", "rooms", "pickup_timeout", "lead", "hot_limit")
         if not ward.places_of_kind(PlaceKind.KITCHEN):
             raise meal.error(None, f"ward '{ward.name}' has no kitchen to load meals at")
         _needs_a_robot(meal, fleet, Capability.MEAL_DELIVERY, "a meal service")
         rooms = meal.strings("rooms", None)
         if rooms is not None:
             _check_places(meal, ward, "rooms", rooms, (PlaceKind.RESIDENT_ROOM,))
+        hot_limit = meal.number("hot_limit", None, positive=True)
+        if hot_limit is not None:
+            _check_hot_limit(meal, ward, fleet, rooms, hot_limit * 60.0)
         result.append(MealService(name=unique(meal), at=meal.convert("at", parse_clock),
                                   rooms=tuple(rooms) if rooms else None,
-                                  pickup_timeout=meal.number("pickup_timeout", 180.0, positive=True)))
+                                  pickup_timeout=meal.number("pickup_timeout", 180.0, positive=True),
+                                  lead=meal.number("lead", 0.0, minimum=0.0, maximum=120.0) * 60.0,
+                                  hot_limit=hot_limit * 60.0 if hot_limit is not None else None))
     for patrol in schedules.items("patrols", []):
         patrol.only("name", "start", "end", "checkpoints", "rounds")
         _needs_a_robot(patrol, fleet, Capability.PATROL, "a patrol schedule")
