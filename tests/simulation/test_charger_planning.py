@@ -3,7 +3,8 @@ ward's two chargers. Each robot can drive about two hours on a charge and needs 
 to recharge, so chargers, not robots, limit the day: robots must go to charge early
 enough to wait their turn, take the lowest first, and give a charger up to a robot
 about to run low. The promise checked after every simulated step: no robot's battery
-is ever below its reserve (before charger planning, two of the ten ran flat)."""
+is ever below its reserve (with only the lowest-first and give-up rules, two of the
+ten ran flat)."""
 
 from __future__ import annotations
 
