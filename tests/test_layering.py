@@ -20,7 +20,7 @@ CORE = (
     "carefleet.orchestrator.core", "carefleet.orchestrator.allocation",
     "carefleet.orchestrator.schedules", "carefleet.orchestrator.events",
     "carefleet.orchestrator.commands", "carefleet.orchestrator.journal",
-    "carefleet.orchestrator.alerts",
+    "carefleet.orchestrator.alerts", "carefleet.orchestrator.meal_plan",
     "carefleet.robots.lifecycle", "carefleet.robots.model",
     "carefleet.tasks.model", "carefleet.tasks.requests", "carefleet.tasks.meal",
     "carefleet.tasks.patrol", "carefleet.tasks.fall_response", "carefleet.tasks.errands",
@@ -33,6 +33,7 @@ FORBIDDEN = {
     "pathlib", "io", "shutil", "tempfile", "random", "urllib", "http", "yaml", "cv2", "numpy",
     "fastapi", "starlette", "uvicorn", "rclpy", "zeroconf", "concurrent", "multiprocessing",
     "logging",
+    "ortools",        # the meal planner's yardstick lives in bench/ only
 }
 FORBIDDEN_CAREFLEET = {"carefleet.orchestrator.store", "carefleet.orchestrator.host",
                        "carefleet.yamlfile", "carefleet.messages", "carefleet.files"}
