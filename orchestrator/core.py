@@ -376,6 +376,9 @@ class Orchestrator:
             return
         if robot.state is RobotState.OFFLINE:
             robot.trigger("connect")
+            if self.policy.silence_timeout is not None:     # it can fall silent again
+                self._silence_check_at = min(self._silence_check_at,
+                                             self.now + self.policy.silence_timeout)
             self._audit(f"robot:{robot.id}", "connected", robot_id=robot.id,
                         detail={"mode": mode.value})
             self._back_at_work(robot)
