@@ -8,9 +8,10 @@ delivery, both counted from the meal slot; a robot's last drive home costs nothi
 
 The planner is deterministic and pure: rooms are put in a canonical order first (by
 floor, then travel time from the kitchen, then id), so the same rooms listed in any
-order give the same plan; the search that improves the first plan draws from a
-``random.Random`` seeded by the problem itself and stops after a fixed number of moves,
-never after a time limit. A trip changes floors only when it is full: floors whose
+order give the same plan; the descent that improves the first plans takes the best
+move of each pass and stops when none improves or after a fixed number of passes,
+never after a time limit, and draws no random numbers. A trip changes floors only
+when it is full: floors whose
 room counts leave a part-filled trip each may pool those remainders (104 rooms on 4
 floors in 26 full trips instead of 28), never otherwise. With a
 ``hot_limit`` no tray rides longer than that from the start of loading to its door.
