@@ -45,6 +45,13 @@ def stored(ward: Ward, task_id: str) -> dict[str, Any] | None:
         return store.task(task_id)
 
 
+def ended(ward: Ward, task_id: str, timeout: float) -> dict[str, Any]:
+    """The stored task once it has ended (completed, failed or cancelled)."""
+    return wait_for(lambda: (stored(ward, task_id) or {}).get("state") in
+                    ("completed", "failed", "cancelled") and stored(ward, task_id),
+                    timeout, f"task {task_id} to end")
+
+
 def goal_states(messages: list[GoalStatusArray]) -> list[int]:
     return [s.status for m in messages for s in m.status_list]
 
@@ -80,9 +87,7 @@ def test_a_task_on_the_task_api_is_answered_and_carried_out_by_a_simulated_nav2_
     assert task["id"] == "ros-go-1" and task["kind"] == "go_to"
     again = client.request({"task": {"id": "ros-go-1", "kind": "go_to", "place": "room_105"}})
     assert again["ok"] and again["task"]["id"] == "ros-go-1" and again.get("repeated")
-    done = wait_for(lambda: (stored(ward, "ros-go-1") or {}).get("state") in
-                    ("completed", "failed", "cancelled") and stored(ward, "ros-go-1"),
-                    60, "the go_to task to end")
+    done = ended(ward, "ros-go-1", 60)
     assert done["state"] == "completed", done
     robot = done["assigned_robot"]
     assert GoalStatus.STATUS_SUCCEEDED in goal_states(goals[robot])
@@ -166,9 +171,7 @@ def test_a_nav2_robot_seen_through_its_topics_only_is_driven_and_cancelled_throu
     answer = client.request({"task": {"id": "near-3", "kind": "go_to", "place": "room_105",
                                       "robot": "tray_1"}})
     assert answer["ok"], answer
-    done = wait_for(lambda: (stored(ward, "near-3") or {}).get("state") in
-                    ("completed", "failed", "cancelled") and stored(ward, "near-3"),
-                    90, "the go_to task to end")
+    done = ended(ward, "near-3", 90)
     assert done["state"] == "completed", done
     assert not client.navigation.get("tray_1")          # topics carry no feedback
 
@@ -197,8 +200,6 @@ def test_a_robot_docks_through_the_docking_server_and_undocks_before_its_next_dr
     answer = client.request({"task": {"id": "near-4", "kind": "go_to", "place": "room_105",
                                       "robot": "tray_1"}})
     assert answer["ok"], answer
-    done = wait_for(lambda: (stored(ward, "near-4") or {}).get("state") in
-                    ("completed", "failed", "cancelled") and stored(ward, "near-4"),
-                    60, "the go_to task to end")
+    done = ended(ward, "near-4", 60)
     assert done["state"] == "completed", done
     assert GoalStatus.STATUS_SUCCEEDED in goal_states(undocks)
